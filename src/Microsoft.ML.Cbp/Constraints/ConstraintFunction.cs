@@ -1,0 +1,89 @@
+using System;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Constraints;
+
+/// <summary>
+/// The CBP constraint function with its unconstrained window (CBP.md section 3), on tensors.
+/// </summary>
+/// <remarks>
+/// <para>Between neighbouring allowed values <c>q_k &lt; q_k+1</c> (gap <c>d</c>) the function is the triangle
+/// <c>c(w) = 2 min(w - q_k, q_k+1 - w)</c>, set to zero where <c>c(w) &gt; d * u</c> (the window around the
+/// midpoint); below the lowest level <c>c = 2 (q_0 - w)</c> and above the highest <c>c = 2 (w - q_K)</c>,
+/// never windowed. Equivalently <c>c(w) = 2 |w - Q(w)|</c> outside the window. Its derivative is
+/// <c>2 sign(w - Q(w))</c> where the constraint is active and zero inside the window and exactly on a level.</para>
+/// <para><c>u = 1 - 1/g</c> comes from the window counter <c>g</c>; <c>u = 1</c> means no window.</para>
+/// </remarks>
+public static class ConstraintFunction
+{
+    /// <summary>The window width <c>u = 1 - 1/g</c> for window counter <paramref name="g"/> (g &gt;= 1).</summary>
+    /// <param name="g">The window counter.</param>
+    public static double WindowFromCounter(int g)
+    {
+        if (g < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(g), g, "The window counter g starts at 1.");
+        }
+        return 1.0 - 1.0 / g;
+    }
+
+    /// <summary>Evaluates <c>c(w)</c> element-wise, in weight units.</summary>
+    /// <param name="quantizer">The level set's quantizer.</param>
+    /// <param name="weight">Latent weights.</param>
+    /// <param name="scale">The layer scale (scalar or broadcastable per output channel).</param>
+    /// <param name="u">Window parameter in [0, 1]; 1 disables the window.</param>
+    public static Tensor Value(Quantizer quantizer, Tensor weight, Tensor scale, double u)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (diff, active) = Terms(quantizer, weight / scale, u);
+        return (2 * diff.abs() * active * scale).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Evaluates <c>dc/dw</c> element-wise: +-2 where the constraint is active, 0 elsewhere.</summary>
+    /// <param name="quantizer">The level set's quantizer.</param>
+    /// <param name="weight">Latent weights.</param>
+    /// <param name="scale">The layer scale.</param>
+    /// <param name="u">Window parameter in [0, 1].</param>
+    public static Tensor Gradient(Quantizer quantizer, Tensor weight, Tensor scale, double u)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (diff, active) = Terms(quantizer, weight / scale, u);
+        return (2 * diff.sign() * active).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The building blocks shared by value and gradient, in normalised units: <c>x - Q(x)</c> and a float
+    /// mask of where the constraint is active (outside the window).
+    /// </summary>
+    /// <param name="quantizer">The level set's quantizer.</param>
+    /// <param name="x">Weights divided by their scale.</param>
+    /// <param name="u">Window parameter in [0, 1].</param>
+    public static (Tensor Diff, Tensor Active) Terms(Quantizer quantizer, Tensor x, double u)
+    {
+        var index = quantizer.NearestIndex(x);
+        var diff = x - quantizer.LevelAt(index);
+        return (diff, ActiveMask(quantizer, index, diff, u));
+    }
+
+    /// <summary>
+    /// Where the constraint is active: <c>2 |x - Q(x)| &lt;= d * u</c> with <c>d</c> the gap of the interval the
+    /// value lies in (always true beyond the outer levels). Returned as a float tensor of 0 and 1.
+    /// </summary>
+    /// <param name="quantizer">The level set's quantizer.</param>
+    /// <param name="index">Nearest-level indices of the values.</param>
+    /// <param name="diff">The values minus their nearest level, normalised.</param>
+    /// <param name="u">Window parameter in [0, 1].</param>
+    public static Tensor ActiveMask(Quantizer quantizer, Tensor index, Tensor diff, double u)
+    {
+        if (u >= 1.0)
+        {
+            return ones_like(diff);
+        }
+        var gap = quantizer.IntervalGap(index, diff >= 0);
+        // Beyond the outer levels the gap is infinite: always active (and inf * 0 would be NaN at u = 0).
+        return (2 * diff.abs() <= gap * u).logical_or_(gap.isinf()).to_type(diff.dtype);
+    }
+}

@@ -1,0 +1,385 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using Microsoft.ML.Cbp.Constraints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Training;
+
+/// <summary>
+/// The constrained-backpropagation engine (CBP.md sections 2-6) for any TorchSharp module: trains the module
+/// so that the chosen weight tensors take only the values <c>s * f</c> of a <see cref="WeightConstraint"/>.
+/// </summary>
+/// <remarks>
+/// <para>Per mini-batch: the module (whose constrained parameters hold <c>Q(w)</c>) computes the task loss; its
+/// gradient is passed straight through to the latent weights <c>w</c>, plus <c>lambda * dc/dw</c>; every
+/// gradient element is clipped; SGD with momentum and weight decay steps; latent weights are clamped and
+/// re-quantized into the module. Per epoch: the summed Lagrangian feeds the <see cref="PseudoLagrangeSchedule"/>,
+/// which decides when the multipliers take an Adam ascent step and the window narrows.</para>
+/// <para>The same class runs the straight-through baseline (<see cref="TrainingMode.StraightThrough"/>) and plain
+/// float training (<see cref="TrainingMode.Float"/>) through the same code, so their comparison is fair.</para>
+/// <para>Not thread-safe. Dispose the trainer to release the latent weights and multipliers; the module keeps
+/// its (quantized) parameters.</para>
+/// </remarks>
+public sealed class CbpTrainer : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly Func<Tensor, Tensor, Tensor> _loss;
+    private readonly CbpTrainerOptions _options;
+    private readonly List<ConstrainedParameter> _constrained = new();
+    private readonly List<(Parameter Parameter, Tensor Momentum, bool Decay)> _free = new();
+    private readonly List<EpochReport> _history = new();
+    private IEnumerator<(Tensor Features, Tensor Labels)>? _stream;
+    private int _pass;
+    private bool _disposed;
+
+    /// <summary>Prepares training of <paramref name="model"/>.</summary>
+    /// <param name="model">The network; its parameters are trained in place.</param>
+    /// <param name="loss">Task loss of (network output, labels), a scalar tensor.</param>
+    /// <param name="constrainedParameterNames">Names (as in <c>named_parameters()</c>) of the weight tensors to constrain;
+    /// see <see cref="ConstrainedLayerSelection"/>. Ignored in <see cref="TrainingMode.Float"/>.</param>
+    /// <param name="constraint">The level set of every constrained tensor.</param>
+    /// <param name="options">Engine settings; defaults when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentException">An option is invalid, or a name is not a parameter of the module.</exception>
+    public CbpTrainer(
+        nn.Module<Tensor, Tensor> model,
+        Func<Tensor, Tensor, Tensor> loss,
+        IEnumerable<string> constrainedParameterNames,
+        WeightConstraint constraint,
+        CbpTrainerOptions? options = null)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        _loss = loss ?? throw new ArgumentNullException(nameof(loss));
+        ArgumentNullException.ThrowIfNull(constrainedParameterNames);
+        Constraint = constraint ?? throw new ArgumentNullException(nameof(constraint));
+        _options = options ?? new CbpTrainerOptions();
+        _options.Validate();
+        Schedule = new PseudoLagrangeSchedule(_options.MultiplierUpdatePeriod, _options.LearningRateDropAtG, _options.LearningRateDropFactor);
+
+        var parameters = model.named_parameters().ToList();
+        var names = new HashSet<string>(_options.Mode == TrainingMode.Float ? Enumerable.Empty<string>() : constrainedParameterNames);
+        foreach (string name in names)
+        {
+            if (!parameters.Any(p => p.name == name))
+            {
+                throw new ArgumentException(
+                    $"'{name}' is not a parameter of the module; its parameters are: {string.Join(", ", parameters.Select(p => p.name))}.",
+                    nameof(constrainedParameterNames));
+            }
+        }
+        foreach (var (name, parameter) in parameters)
+        {
+            if (names.Contains(name))
+            {
+                _constrained.Add(new ConstrainedParameter(name, parameter, constraint, _options.ScaleMode, _options.MultiplierLearningRate));
+            }
+            else
+            {
+                _free.Add((parameter, zeros_like(parameter).DetachFromDisposeScope(), parameter.dim() >= 2));
+            }
+        }
+        if (_options.Mode != TrainingMode.Float)
+        {
+            // The initial multiplier update, before training starts, with g = 1.
+            Schedule.Start();
+            if (_options.Mode == TrainingMode.Cbp)
+            {
+                AscendMultipliers();
+            }
+        }
+    }
+
+    /// <summary>The level set.</summary>
+    public WeightConstraint Constraint { get; }
+
+    /// <summary>The engine settings (validated).</summary>
+    public CbpTrainerOptions Options => _options;
+
+    /// <summary>The multiplier-update schedule and window state.</summary>
+    public PseudoLagrangeSchedule Schedule { get; }
+
+    /// <summary>The constrained weight tensors, in module order.</summary>
+    public IReadOnlyList<ConstrainedParameter> ConstrainedParameters => _constrained;
+
+    /// <summary>One report per finished epoch.</summary>
+    public IReadOnlyList<EpochReport> History => _history;
+
+    /// <summary>
+    /// The weight learning rate of the next epoch: the base rate, times the schedule's drop factor, times the
+    /// final annealing factor when the next epoch lies in the annealing phase of the budget.
+    /// </summary>
+    public double CurrentLearningRate =>
+        _options.LearningRate
+        * (_options.Mode == TrainingMode.Float ? 1.0 : Schedule.LearningRateFactor)
+        * AnnealFactor(_history.Count + 1, _options.Epochs, _options.FinalAnnealFraction);
+
+    /// <summary>
+    /// The annealing factor of 1-based <paramref name="epoch"/> in a budget of <paramref name="epochs"/>: 1 before the
+    /// final <paramref name="fraction"/> of the budget, then a half cosine falling toward 0 (never reaching it).
+    /// </summary>
+    /// <param name="epoch">1-based epoch.</param>
+    /// <param name="epochs">The epoch budget.</param>
+    /// <param name="fraction">Fraction of the budget that anneals.</param>
+    public static double AnnealFactor(int epoch, int epochs, double fraction)
+    {
+        int length = (int)Math.Round(epochs * fraction);
+        int into = epoch - (epochs - length);
+        if (length <= 0 || into <= 0)
+        {
+            return 1.0;
+        }
+        return 0.5 * (1 + Math.Cos(Math.PI * Math.Min(into, length) / (length + 1)));
+    }
+
+    /// <summary>
+    /// Trains for <see cref="CbpTrainerOptions.Epochs"/> epochs, or until the scale-normalised CFS falls below
+    /// <see cref="CbpTrainerOptions.StopAtNormalizedCfs"/>.
+    /// </summary>
+    /// <param name="train">Training batches.</param>
+    /// <param name="validation">Optional validation batches, evaluated after each epoch.</param>
+    /// <param name="progress">Receives each epoch's report.</param>
+    /// <param name="cancellationToken">Checked between mini-batches.</param>
+    /// <returns>The reports of the epochs run by this call.</returns>
+    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    public IReadOnlyList<EpochReport> Fit(
+        IBatchSource train,
+        IBatchSource? validation = null,
+        IProgress<EpochReport>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        var reports = new List<EpochReport>();
+        for (int epoch = 0; epoch < _options.Epochs; epoch++)
+        {
+            var report = TrainEpoch(train, cancellationToken);
+            if (validation != null)
+            {
+                var (loss, accuracy) = Evaluate(validation);
+                report = report with { ValidationLoss = loss, ValidationAccuracy = accuracy };
+                _history[^1] = report;
+            }
+            reports.Add(report);
+            progress?.Report(report);
+            if (_options.Mode != TrainingMode.Float && _options.StopAtNormalizedCfs > 0 && report.NormalizedCfs < _options.StopAtNormalizedCfs)
+            {
+                break;
+            }
+        }
+        return reports;
+    }
+
+    /// <summary>Runs one engine epoch (a full pass, or <see cref="CbpTrainerOptions.BatchesPerEpoch"/> batches).</summary>
+    /// <param name="train">Training batches.</param>
+    /// <param name="cancellationToken">Checked between mini-batches.</param>
+    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    public EpochReport TrainEpoch(IBatchSource train, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        double learningRate = CurrentLearningRate;
+        double u = Schedule.U;
+        bool constrained = _options.Mode != TrainingMode.Float;
+        var device = _model.parameters().FirstOrDefault()?.device ?? CPU;
+        using var lossSum = zeros(1, device: device);
+        using var penaltySum = zeros(1, device: device);
+        int batches = 0;
+        var clock = Stopwatch.StartNew();
+        _model.train();
+        using (var epochBatches = EpochBatches(train, cancellationToken).GetEnumerator())
+        {
+            while (true)
+            {
+                // The scope is open while the source creates the batch, so the batch is released with it.
+                using var scope = NewDisposeScope();
+                if (!epochBatches.MoveNext())
+                {
+                    break;
+                }
+                var (features, labels) = epochBatches.Current;
+                Step(features, labels, learningRate, u, lossSum, penaltySum);
+                batches++;
+            }
+        }
+        if (batches == 0)
+        {
+            throw new ArgumentException("The training data produced no mini-batches.", nameof(train));
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        double taskLossSum = lossSum.ToDouble();
+        double lagrangian = taskLossSum + penaltySum.ToDouble();
+        bool updated = false;
+        if (constrained)
+        {
+            updated = Schedule.EndEpoch(lagrangian);
+            if (updated && _options.Mode == TrainingMode.Cbp)
+            {
+                AscendMultipliers();
+            }
+        }
+        var stats = constrained ? ConstraintStatistics.Measure(_constrained, _options.OnLevelTolerance) : null;
+        var report = new EpochReport
+        {
+            Epoch = _history.Count + 1,
+            Mode = _options.Mode,
+            Batches = batches,
+            TaskLoss = taskLossSum / batches,
+            LagrangianSum = lagrangian,
+            Cfs = stats?.Cfs ?? double.NaN,
+            NormalizedCfs = stats?.NormalizedCfs ?? double.NaN,
+            FractionOnLevel = stats?.FractionOnLevel ?? double.NaN,
+            MultiplierMean = stats?.MultiplierMean ?? 0,
+            MultiplierMax = stats?.MultiplierMax ?? 0,
+            G = Schedule.G,
+            U = Schedule.U,
+            MultiplierUpdated = updated,
+            LearningRate = learningRate,
+            Seconds = seconds,
+        };
+        _history.Add(report);
+        return report;
+    }
+
+    /// <summary>Mean loss and (for class-index labels) accuracy of the module, in evaluation mode, on <paramref name="data"/>.</summary>
+    /// <param name="data">Batches to evaluate (one pass).</param>
+    /// <returns>The mean loss per row and the accuracy, or <see langword="null"/> accuracy when labels are not class indices.</returns>
+    public (double Loss, double? Accuracy) Evaluate(IBatchSource data) => ModelEvaluation.Evaluate(_model, _loss, data);
+
+    /// <summary>Statistics of the latent weights now.</summary>
+    public ConstraintStatistics MeasureConstraint() => ConstraintStatistics.Measure(_constrained, _options.OnLevelTolerance);
+
+    /// <summary>
+    /// The final exact projection: sets every latent weight to <c>Q(w)</c>. The module already holds <c>Q(w)</c>;
+    /// after this call the latent weights agree with it and CFS is exactly 0.
+    /// </summary>
+    public void ProjectToLevels()
+    {
+        using var noGrad = no_grad();
+        foreach (var p in _constrained)
+        {
+            p.Latent.copy_(p.Parameter);
+            p.Requantize();
+        }
+    }
+
+    /// <summary>Releases latent weights, multipliers and optimiser state. The module keeps its parameters.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        _stream?.Dispose();
+        foreach (var p in _constrained)
+        {
+            p.Dispose();
+        }
+        foreach (var f in _free)
+        {
+            f.Momentum.Dispose();
+        }
+    }
+
+    private void Step(Tensor features, Tensor labels, double learningRate, double u, Tensor lossSum, Tensor penaltySum)
+    {
+        _model.zero_grad();
+        var output = _model.forward(features);
+        var loss = _loss(output, labels);
+        loss.backward();
+        using var noGrad = no_grad();
+        lossSum.add_(loss.detach());
+        double clip = _options.GradientClip;
+        double decay = _options.WeightDecay;
+        double momentum = _options.Momentum;
+        foreach (var (parameter, buffer, decays) in _free)
+        {
+            var grad = parameter.grad;
+            if (grad is null)
+            {
+                continue;
+            }
+            grad.clamp_(-clip, clip);
+            if (decays && decay > 0)
+            {
+                grad.add_(parameter, alpha: decay);
+            }
+            buffer.mul_(momentum).add_(grad);
+            parameter.add_(buffer, alpha: -learningRate);
+        }
+        foreach (var p in _constrained)
+        {
+            var grad = p.Parameter.grad;
+            if (grad is null)
+            {
+                continue;
+            }
+            if (_options.Mode == TrainingMode.Cbp)
+            {
+                // lambda * dc/dw = lambda * 2 sign(x - Q(x)) where active; lambda * c = lambda * 2 |x - Q(x)| s.
+                var diff = p.NormalizedDiff;
+                var weighted = ConstraintFunction.ActiveMask(p.Quantizer, p.NearestIndex, diff, u).mul_(p.Multipliers.Multipliers).mul_(2);
+                grad.addcmul_(weighted, diff.sign(), 1);
+                penaltySum.add_((weighted * diff.abs()).mul_(p.Scale).sum());
+            }
+            grad.clamp_(-clip, clip);
+            if (decay > 0)
+            {
+                grad.add_(p.Latent, alpha: decay);
+            }
+            p.MomentumBuffer.mul_(momentum).add_(grad);
+            p.Latent.add_(p.MomentumBuffer, alpha: -learningRate).clamp_(-_options.LatentClamp, _options.LatentClamp);
+            p.Requantize();
+        }
+    }
+
+    private void AscendMultipliers()
+    {
+        double u = Schedule.U;
+        foreach (var p in _constrained)
+        {
+            using var value = p.ConstraintValue(u);
+            p.Multipliers.Ascend(value);
+        }
+    }
+
+    /// <summary>The batches of one engine epoch: a full pass, or a fixed count drawn from a stream that wraps around passes.</summary>
+    private IEnumerable<(Tensor Features, Tensor Labels)> EpochBatches(IBatchSource train, CancellationToken cancellationToken)
+    {
+        int? limit = _options.BatchesPerEpoch;
+        if (limit is null)
+        {
+            // A full pass; a stream left over from fixed-length epochs is dropped.
+            _stream?.Dispose();
+            _stream = null;
+            using var pass = train.Pass(_pass++).GetEnumerator();
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!pass.MoveNext())
+                {
+                    yield break;
+                }
+                yield return pass.Current;
+            }
+        }
+        for (int i = 0; i < limit; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            _stream ??= train.Pass(_pass++).GetEnumerator();
+            if (!_stream.MoveNext())
+            {
+                _stream.Dispose();
+                _stream = train.Pass(_pass++).GetEnumerator();
+                if (!_stream.MoveNext())
+                {
+                    yield break;
+                }
+            }
+            yield return _stream.Current;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Training;
+
+/// <summary>
+/// The pseudo-Lagrange multiplier update: one gradient-ASCENT step of Adam on <c>sum_i lambda_i c(w_i)</c>,
+/// whose gradient with respect to <c>lambda_i</c> is <c>c(w_i)</c> (CBP.md section 5). Multipliers stay
+/// non-negative. One instance holds the Adam state of one weight tensor's multipliers.
+/// </summary>
+public sealed class MultiplierUpdate : IDisposable
+{
+    private readonly Tensor _firstMoment;
+    private readonly Tensor _secondMoment;
+    private int _steps;
+
+    /// <summary>Creates zero multipliers and Adam state shaped like <paramref name="weight"/>.</summary>
+    /// <param name="weight">The constrained weight tensor.</param>
+    /// <param name="learningRate">Adam's learning rate (paper: 1e-4).</param>
+    /// <param name="beta1">Adam's first-moment decay.</param>
+    /// <param name="beta2">Adam's second-moment decay.</param>
+    /// <param name="epsilon">Adam's denominator offset.</param>
+    public MultiplierUpdate(Tensor weight, double learningRate, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (!(learningRate >= 0) || double.IsInfinity(learningRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "The multiplier learning rate must be a finite number >= 0.");
+        }
+        LearningRate = learningRate;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        Multipliers = zeros_like(weight).DetachFromDisposeScope();
+        _firstMoment = zeros_like(weight).DetachFromDisposeScope();
+        _secondMoment = zeros_like(weight).DetachFromDisposeScope();
+    }
+
+    /// <summary>The multipliers <c>lambda</c>, one per weight, non-negative.</summary>
+    public Tensor Multipliers { get; }
+
+    /// <summary>Adam's learning rate for the ascent.</summary>
+    public double LearningRate { get; }
+
+    /// <summary>Adam's first-moment decay.</summary>
+    public double Beta1 { get; }
+
+    /// <summary>Adam's second-moment decay.</summary>
+    public double Beta2 { get; }
+
+    /// <summary>Adam's denominator offset.</summary>
+    public double Epsilon { get; }
+
+    /// <summary>How many ascent steps have been taken.</summary>
+    public int Steps => _steps;
+
+    /// <summary>Takes one ascent step with gradient <paramref name="constraintValue"/> (= <c>c(w)</c>, element-wise).</summary>
+    /// <param name="constraintValue">The constraint function at the current weights, same shape as the multipliers.</param>
+    public void Ascend(Tensor constraintValue)
+    {
+        ArgumentNullException.ThrowIfNull(constraintValue);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        _steps++;
+        _firstMoment.mul_(Beta1).add_(constraintValue, alpha: 1 - Beta1);
+        _secondMoment.mul_(Beta2).addcmul_(constraintValue, constraintValue, value: 1 - Beta2);
+        double correction1 = 1 - Math.Pow(Beta1, _steps);
+        double correction2 = 1 - Math.Pow(Beta2, _steps);
+        var denominator = (_secondMoment / correction2).sqrt_().add_(Epsilon);
+        Multipliers.addcdiv_(_firstMoment, denominator, value: LearningRate / correction1).clamp_min_(0);
+    }
+
+    /// <summary>Releases the multiplier and Adam tensors.</summary>
+    public void Dispose()
+    {
+        Multipliers.Dispose();
+        _firstMoment.Dispose();
+        _secondMoment.Dispose();
+    }
+}
