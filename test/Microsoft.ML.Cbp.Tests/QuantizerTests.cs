@@ -1,0 +1,69 @@
+using System.Linq;
+using Microsoft.ML.Cbp.Constraints;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+[TestClass]
+public sealed class QuantizerTests
+{
+    [TestMethod]
+    [DataRow("Binary")]
+    [DataRow("Ternary")]
+    [DataRow("OneBitShift")]
+    [DataRow("TwoBitShift")]
+    public void TensorQuantizerMatchesTheScalarRuleIncludingTiesAndOutliers(string set)
+    {
+        var constraint = WeightConstraintTests.ByName(set);
+        // Every level, every threshold (ties), points just around them, and points beyond the outer levels.
+        var points = constraint.Levels.Concat(constraint.Thresholds)
+            .SelectMany(v => new[] { v, v - 1e-3, v + 1e-3 })
+            .Concat(new[] { -7.0, 7.0 }).ToArray();
+        const float scale = 0.25f; // exact in binary, so w / s reproduces x exactly
+        using var quantizer = new Quantizer(constraint);
+        using var s = tensor(scale);
+        using var w = tensor(points.Select(p => (float)(p * scale)).ToArray());
+        using var q = quantizer.Quantize(w, s);
+        var expected = points.Select(p => (float)(constraint.Quantize((float)(p * scale) / scale) * scale)).ToArray();
+        CollectionAssert.AreEqual(expected, q.data<float>().ToArray());
+    }
+
+    [TestMethod]
+    public void PerChannelScaleQuantizesEachRowWithItsOwnScale()
+    {
+        using var quantizer = new Quantizer(WeightConstraint.Ternary);
+        using var w = tensor(new float[] { 0.3f, 0.1f, -2f, 4f, 1f, -3f }).reshape(2, 3);
+        using var s = tensor(new float[] { 0.5f, 4f }).reshape(2, 1);
+        using var q = quantizer.Quantize(w, s);
+        // Row 0 (s=0.5): x = 0.6, 0.2, -4 -> 1, 0, -1. Row 1 (s=4): x = 1, 0.25, -0.75 -> 1, 0, -1.
+        CollectionAssert.AreEqual(new float[] { 0.5f, 0f, -0.5f, 4f, 0f, -4f }, q.data<float>().ToArray());
+    }
+
+    [TestMethod]
+    public void StraightThroughGradientIsTheIdentity()
+    {
+        using var quantizer = new Quantizer(WeightConstraint.TwoBitShift);
+        using var s = tensor(0.1f);
+        using var w = tensor(new float[] { 0.013f, -0.07f, 0.2f, 0.049f }).requires_grad_(true);
+        using var coefficients = tensor(new float[] { 1.5f, -2f, 0.25f, 3f });
+        using var q = quantizer.QuantizeStraightThrough(w, s);
+        using var objective = (q * coefficients).sum();
+        objective.backward();
+        // Forward: the quantized values. Backward: d(sum c*q)/dw = c, as if Q were the identity.
+        CollectionAssert.AreEqual(new float[] { 0.025f, -0.05f, 0.1f, 0.05f }, q.detach().data<float>().ToArray().Select(v => (float)System.Math.Round(v, 6)).ToArray());
+        CollectionAssert.AreEqual(coefficients.data<float>().ToArray(), w.grad!.data<float>().ToArray());
+    }
+
+    [TestMethod]
+    public void LayerScaleIsMeanAbsoluteValuePerLayerOrPerChannel()
+    {
+        using var w = tensor(new float[] { 1f, -3f, 0f, 2f, -2f, 2f }).reshape(2, 3);
+        using var perLayer = LayerScale.MeanAbsolute(w, ScaleMode.PerLayer);
+        using var perChannel = LayerScale.MeanAbsolute(w, ScaleMode.PerOutputChannel);
+        Assert.AreEqual(10f / 6f, perLayer.ToSingle(), 1e-6f);
+        CollectionAssert.AreEqual(new long[] { 2, 1 }, perChannel.shape);
+        CollectionAssert.AreEqual(new float[] { 4f / 3f, 2f }, perChannel.data<float>().ToArray());
+    }
+}
