@@ -78,12 +78,6 @@ public static class ConstraintFunction
     /// <param name="u">Window parameter in [0, 1].</param>
     public static Tensor ActiveMask(Quantizer quantizer, Tensor index, Tensor diff, double u)
     {
-        if (u >= 1.0)
-        {
-            return ones_like(diff);
-        }
-        var gap = quantizer.IntervalGap(index, diff >= 0);
-        // Beyond the outer levels the gap is infinite: always active (and inf * 0 would be NaN at u = 0).
-        return (2 * diff.abs() <= gap * u).logical_or_(gap.isinf()).to_type(diff.dtype);
+        return (diff.abs() <= quantizer.WindowThreshold(index, diff >= 0, u)).to_type(diff.dtype);
     }
 }

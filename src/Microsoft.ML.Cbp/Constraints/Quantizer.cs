@@ -21,6 +21,12 @@ public sealed class Quantizer : IDisposable
     private readonly Tensor _thresholds;
     private readonly Tensor _gapAbove;
     private readonly Tensor _gapBelow;
+    private readonly float[] _gapAboveValues;
+    private readonly float[] _gapBelowValues;
+    private readonly Device _device;
+    private Tensor? _windowAbove;
+    private Tensor? _windowBelow;
+    private double _windowU = double.NaN;
 
     /// <summary>Creates the quantizer of <paramref name="constraint"/> with its tensors on <paramref name="device"/>.</summary>
     /// <param name="constraint">The level set.</param>
@@ -44,6 +50,9 @@ public sealed class Quantizer : IDisposable
         _thresholds = tensor(constraint.Thresholds.Select(v => (float)v).ToArray(), device: device);
         _gapAbove = tensor(above, device: device);
         _gapBelow = tensor(below, device: device);
+        _gapAboveValues = above;
+        _gapBelowValues = below;
+        _device = device;
         // For "how close to its level": beyond the outer levels, measure against the outermost gap.
         MinGap = Enumerable.Range(0, n - 1).Min(i => levels[i + 1] - levels[i]);
     }
@@ -69,6 +78,28 @@ public sealed class Quantizer : IDisposable
     /// <param name="index">Nearest-level indices.</param>
     /// <param name="above">Where the value is at or above its nearest level.</param>
     public Tensor IntervalGap(Tensor index, Tensor above) => where(above, _gapAbove[index], _gapBelow[index]);
+
+    /// <summary>
+    /// Per element, the largest <c>|x - Q(x)|</c> at which the constraint is still active for window <paramref name="u"/>:
+    /// <c>d u / 2</c> with <c>d</c> the gap of the interval the value lies in (the constraint <c>c = 2 |x - Q(x)|</c> is
+    /// active where <c>c &lt;= d u</c>), and infinity beyond the outer levels, which are never windowed.
+    /// </summary>
+    /// <param name="index">Nearest-level indices.</param>
+    /// <param name="above">Where the value is at or above its nearest level.</param>
+    /// <param name="u">Window parameter in [0, 1].</param>
+    public Tensor WindowThreshold(Tensor index, Tensor above, double u)
+    {
+        if (u != _windowU)
+        {
+            // Small per-level tables, rebuilt only when the window changes (at multiplier updates).
+            _windowAbove?.Dispose();
+            _windowBelow?.Dispose();
+            _windowAbove = tensor(_gapAboveValues.Select(g => float.IsInfinity(g) ? g : (float)(g * u / 2)).ToArray(), device: _device).DetachFromDisposeScope();
+            _windowBelow = tensor(_gapBelowValues.Select(g => float.IsInfinity(g) ? g : (float)(g * u / 2)).ToArray(), device: _device).DetachFromDisposeScope();
+            _windowU = u;
+        }
+        return where(above, _windowAbove![index], _windowBelow![index]);
+    }
 
     /// <summary><c>Q(w)</c>: each weight replaced by its nearest allowed value <c>scale * f</c>. No gradient flows.</summary>
     /// <param name="weight">Weights, any shape.</param>
@@ -101,5 +132,7 @@ public sealed class Quantizer : IDisposable
         _thresholds.Dispose();
         _gapAbove.Dispose();
         _gapBelow.Dispose();
+        _windowAbove?.Dispose();
+        _windowBelow?.Dispose();
     }
 }
