@@ -1,0 +1,68 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using TorchSharp;
+
+namespace Microsoft.ML.Cbp.Benchmarks;
+
+/// <summary>Runs the benchmarks and writes their report. Not a test: nothing here asserts on wall-clock time.</summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        bool quick = args.Contains("--quick");
+        string output = ArgValue(args, "--output") ?? Path.Combine(FindRepoRoot(), "docs", "benchmarks", "training-step.md");
+        int threads = int.Parse(ArgValue(args, "--threads") ?? "1", CultureInfo.InvariantCulture);
+        torch.set_num_threads(threads);
+        int steps = quick ? 5 : 40, repetitions = quick ? 2 : 5;
+
+        var results = new[]
+        {
+            TrainingStepBenchmark.Measure("small CNN (28x28)", TrainingStepBenchmark.SmallCnn, 64, steps, repetitions),
+            TrainingStepBenchmark.Measure("MLP 784-512-512-10", TrainingStepBenchmark.Mlp, 256, steps, repetitions),
+        };
+
+        var report = new StringBuilder();
+        report.AppendLine("# Training-step time: CBP versus float");
+        report.AppendLine();
+        report.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC with `bash build/bench.sh{(quick ? " --quick" : "")}` " +
+            $"on {Environment.ProcessorCount} cores ({RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.ProcessArchitecture}), " +
+            $"TorchSharp {typeof(torch).Assembly.GetName().Version} on {(torch.cuda.is_available() ? "CUDA" : "CPU")}, {threads} torch thread(s), " +
+            $"binary constraint, first and last layers float, median of {repetitions} runs of {steps} steps after one warm-up run.");
+        report.AppendLine("Each mode runs the same engine code with the same network, batch and data; only the mode differs.");
+        report.AppendLine();
+        report.AppendLine("| network | batch | constrained / all weights | float ms/step | straight-through ms/step | CBP ms/step | CBP / float |");
+        report.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            report.AppendLine($"| {r.Network} | {r.BatchSize} | {r.ConstrainedWeights:N0} / {r.TotalWeights:N0} | {r.FloatStepMs:F2} | {r.StraightThroughStepMs:F2} | {r.CbpStepMs:F2} | {r.CbpOverFloat:F2}x |");
+        }
+        Console.Write(report);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        string temp = output + ".tmp";
+        File.WriteAllText(temp, report.ToString());
+        File.Move(temp, output, overwrite: true);
+        Console.WriteLine($"\nwritten to {output}");
+        return 0;
+    }
+
+    private static string? ArgValue(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Cbp.sln")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? Directory.GetCurrentDirectory();
+    }
+}
