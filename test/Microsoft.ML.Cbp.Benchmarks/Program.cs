@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.IO;
+using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -20,11 +21,16 @@ internal static class Program
         torch.set_num_threads(threads);
         int steps = quick ? 5 : 40, repetitions = quick ? 2 : 5;
 
-        var results = new[]
+        string only = ArgValue(args, "--network") ?? "all";
+        var results = new List<StepTiming>();
+        if (only is "all" or "cnn")
         {
-            TrainingStepBenchmark.Measure("small CNN (28x28)", TrainingStepBenchmark.SmallCnn, 64, steps, repetitions),
-            TrainingStepBenchmark.Measure("MLP 784-512-512-10", TrainingStepBenchmark.Mlp, 256, steps, repetitions),
-        };
+            results.Add(TrainingStepBenchmark.Measure("small CNN (28x28)", TrainingStepBenchmark.SmallCnn, 64, steps, repetitions));
+        }
+        if (only is "all" or "mlp")
+        {
+            results.Add(TrainingStepBenchmark.Measure("MLP 784-512-512-10", TrainingStepBenchmark.Mlp, 256, steps, repetitions));
+        }
 
         var report = new StringBuilder();
         report.AppendLine("# Training-step time: CBP versus float");

@@ -63,21 +63,21 @@ public static class ConstraintFunction
     /// <param name="u">Window parameter in [0, 1].</param>
     public static (Tensor Diff, Tensor Active) Terms(Quantizer quantizer, Tensor x, double u)
     {
-        var index = quantizer.NearestIndex(x);
-        var diff = x - quantizer.LevelAt(index);
-        return (diff, ActiveMask(quantizer, index, diff, u));
+        ArgumentNullException.ThrowIfNull(quantizer);
+        var diff = x - quantizer.NormalizedLevel(x);
+        return (diff, ActiveMask(quantizer, x, u));
     }
 
     /// <summary>
-    /// Where the constraint is active: <c>2 |x - Q(x)| &lt;= d * u</c> with <c>d</c> the gap of the interval the
-    /// value lies in (always true beyond the outer levels). Returned as a float tensor of 0 and 1.
+    /// Where the constraint is active: <c>c(x) &lt;= d * u</c> with <c>d</c> the gap of the interval the value lies in
+    /// (always beyond the outer levels). Returned as a float tensor of 0 and 1.
     /// </summary>
     /// <param name="quantizer">The level set's quantizer.</param>
-    /// <param name="index">Nearest-level indices of the values.</param>
-    /// <param name="diff">The values minus their nearest level, normalised.</param>
+    /// <param name="x">Weights divided by their scale.</param>
     /// <param name="u">Window parameter in [0, 1].</param>
-    public static Tensor ActiveMask(Quantizer quantizer, Tensor index, Tensor diff, double u)
+    public static Tensor ActiveMask(Quantizer quantizer, Tensor x, double u)
     {
-        return (diff.abs() <= quantizer.WindowThreshold(index, diff >= 0, u)).to_type(diff.dtype);
+        ArgumentNullException.ThrowIfNull(quantizer);
+        return quantizer.WindowIndicator(x, u).neg_().add_(1);
     }
 }

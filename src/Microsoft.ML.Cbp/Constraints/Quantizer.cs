@@ -21,12 +21,11 @@ public sealed class Quantizer : IDisposable
     private readonly Tensor _thresholds;
     private readonly Tensor _gapAbove;
     private readonly Tensor _gapBelow;
-    private readonly float[] _gapAboveValues;
-    private readonly float[] _gapBelowValues;
-    private readonly Device _device;
-    private Tensor? _windowAbove;
-    private Tensor? _windowBelow;
-    private double _windowU = double.NaN;
+    private readonly double[] _levelValues;
+    private readonly double[] _thresholdValues;
+    private readonly bool _uniform;
+    private readonly double _inverseStep;
+    private readonly double _indexOffset;
 
     /// <summary>Creates the quantizer of <paramref name="constraint"/> with its tensors on <paramref name="device"/>.</summary>
     /// <param name="constraint">The level set.</param>
@@ -50,9 +49,13 @@ public sealed class Quantizer : IDisposable
         _thresholds = tensor(constraint.Thresholds.Select(v => (float)v).ToArray(), device: device);
         _gapAbove = tensor(above, device: device);
         _gapBelow = tensor(below, device: device);
-        _gapAboveValues = above;
-        _gapBelowValues = below;
-        _device = device;
+        _levelValues = levels;
+        _thresholdValues = constraint.Thresholds.ToArray();
+        // Evenly spaced levels (binary, ternary, Uniform(bits)) have closed forms; others use one step per threshold.
+        double step = (levels[n - 1] - levels[0]) / (n - 1);
+        _uniform = Enumerable.Range(0, n - 1).All(i => Math.Abs(levels[i + 1] - levels[i] - step) <= 1e-12 * step);
+        _inverseStep = 1.0 / step;
+        _indexOffset = -levels[0] / step;
         // For "how close to its level": beyond the outer levels, measure against the outermost gap.
         MinGap = Enumerable.Range(0, n - 1).Min(i => levels[i + 1] - levels[i]);
     }
@@ -80,25 +83,84 @@ public sealed class Quantizer : IDisposable
     public Tensor IntervalGap(Tensor index, Tensor above) => where(above, _gapAbove[index], _gapBelow[index]);
 
     /// <summary>
-    /// Per element, the largest <c>|x - Q(x)|</c> at which the constraint is still active for window <paramref name="u"/>:
-    /// <c>d u / 2</c> with <c>d</c> the gap of the interval the value lies in (the constraint <c>c = 2 |x - Q(x)|</c> is
-    /// active where <c>c &lt;= d u</c>), and infinity beyond the outer levels, which are never windowed.
+    /// <c>Q(x)</c> in normalised units, element-wise: the level nearest to each <paramref name="x"/> (a tie goes to the
+    /// upper level). Uses only element-wise arithmetic (no search, no gather), so it costs a few passes over the tensor.
     /// </summary>
-    /// <param name="index">Nearest-level indices.</param>
-    /// <param name="above">Where the value is at or above its nearest level.</param>
-    /// <param name="u">Window parameter in [0, 1].</param>
-    public Tensor WindowThreshold(Tensor index, Tensor above, double u)
+    /// <param name="x">Weights divided by their scale.</param>
+    public Tensor NormalizedLevel(Tensor x)
     {
-        if (u != _windowU)
+        ArgumentNullException.ThrowIfNull(x);
+        using var scope = NewDisposeScope();
+        Tensor level;
+        if (_uniform)
         {
-            // Small per-level tables, rebuilt only when the window changes (at multiplier updates).
-            _windowAbove?.Dispose();
-            _windowBelow?.Dispose();
-            _windowAbove = tensor(_gapAboveValues.Select(g => float.IsInfinity(g) ? g : (float)(g * u / 2)).ToArray(), device: _device).DetachFromDisposeScope();
-            _windowBelow = tensor(_gapBelowValues.Select(g => float.IsInfinity(g) ? g : (float)(g * u / 2)).ToArray(), device: _device).DetachFromDisposeScope();
-            _windowU = u;
+            // Nearest index floor(y + 1/2) of the continuous index y; level = (index - offset) / (1 / step), which is
+            // exact for the built-in grids (offset and 1/step are integers or halves).
+            level = ContinuousIndex(x).add_(0.5).floor_().sub_(_indexOffset).div_(_inverseStep);
         }
-        return where(above, _windowAbove![index], _windowBelow![index]);
+        else
+        {
+            // Walk up the thresholds: where x reaches threshold k the level becomes q_k+1. level * (1 - h) + q * h with
+            // h in {0, 1} selects exactly (no rounding accumulates, unlike summing the gaps).
+            level = full_like(x, _levelValues[0]);
+            for (int k = 0; k < _thresholdValues.Length; k++)
+            {
+                var reached = StepUp(x, _thresholdValues[k], tieGoesUp: true);
+                level.mul_(reached.neg().add_(1)).add_(reached, alpha: _levelValues[k + 1]);
+            }
+        }
+        return level.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// 1 where <paramref name="x"/> lies inside the unconstrained window of width <paramref name="u"/> (CBP.md section 3:
+    /// strictly closer to a threshold than <c>(1 - u) d / 2</c>, so <c>c(x) &gt; d u</c>), 0 elsewhere; never 1 beyond the
+    /// outer levels. Element-wise arithmetic only.
+    /// </summary>
+    /// <param name="x">Weights divided by their scale.</param>
+    /// <param name="u">Window parameter in [0, 1]; 1 means no window.</param>
+    public Tensor WindowIndicator(Tensor x, double u)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!(u >= 0 && u <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(u), u, "The window parameter u must be in [0, 1].");
+        }
+        if (u >= 1)
+        {
+            return zeros_like(x);
+        }
+        using var scope = NewDisposeScope();
+        double halfWidth = (1 - u) / 2;
+        Tensor inside;
+        if (_uniform)
+        {
+            // Distance from the interval's midpoint in units of the gap; 1/2 on a level and beyond the outer levels.
+            var y = ContinuousIndex(x);
+            var fromMidpoint = y.sub(y.floor()).sub_(0.5).abs_();
+            inside = fromMidpoint.neg_().add_(halfWidth).sign_().clamp_(0, 1);
+        }
+        else
+        {
+            inside = zeros_like(x);
+            for (int k = 0; k < _thresholdValues.Length; k++)
+            {
+                double width = halfWidth * (_levelValues[k + 1] - _levelValues[k]);
+                inside.add_(StepUp(x, _thresholdValues[k] - width, tieGoesUp: false))
+                      .sub_(StepUp(x, _thresholdValues[k] + width, tieGoesUp: true));
+            }
+        }
+        return inside.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The continuous level index <c>(x - q_0) / d</c> of an evenly spaced grid, clamped to the outer levels.</summary>
+    private Tensor ContinuousIndex(Tensor x) => x.sub(_levelValues[0]).mul_(_inverseStep).clamp_(0, _levelValues.Length - 1);
+
+    /// <summary>1 where <c>x &gt; t</c>, 0 where <c>x &lt; t</c>, and at <c>x = t</c> 1 if <paramref name="tieGoesUp"/> else 0.</summary>
+    private static Tensor StepUp(Tensor x, double t, bool tieGoesUp)
+    {
+        var sign = x.sub(t).sign_();
+        return tieGoesUp ? sign.add_(1).clamp_(0, 1) : sign.clamp_(0, 1);
     }
 
     /// <summary><c>Q(w)</c>: each weight replaced by its nearest allowed value <c>scale * f</c>. No gradient flows.</summary>
@@ -108,8 +170,7 @@ public sealed class Quantizer : IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var x = weight / scale;
-        return (LevelAt(NearestIndex(x)) * scale).MoveToOuterDisposeScope();
+        return NormalizedLevel(weight / scale).mul_(scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -132,7 +193,5 @@ public sealed class Quantizer : IDisposable
         _thresholds.Dispose();
         _gapAbove.Dispose();
         _gapBelow.Dispose();
-        _windowAbove?.Dispose();
-        _windowBelow?.Dispose();
     }
 }

@@ -34,7 +34,6 @@ public sealed class CbpTrainer : IDisposable
     private readonly List<(Parameter Parameter, Tensor Momentum, bool Decay)> _free = new();
     private readonly List<EpochReport> _history = new();
     private IEnumerator<(Tensor Features, Tensor Labels)>? _stream;
-    private Tensor? _zero;
     private int _pass;
     private bool _disposed;
 
@@ -185,7 +184,6 @@ public sealed class CbpTrainer : IDisposable
         double u = Schedule.U;
         bool constrained = _options.Mode != TrainingMode.Float;
         var device = _model.parameters().FirstOrDefault()?.device ?? CPU;
-        _zero ??= zeros(1, device: device).DetachFromDisposeScope();
         using var lossSum = zeros(1, device: device);
         using var penaltySum = zeros(1, device: device);
         int batches = 0;
@@ -276,7 +274,6 @@ public sealed class CbpTrainer : IDisposable
         }
         _disposed = true;
         _stream?.Dispose();
-        _zero?.Dispose();
         foreach (var p in _constrained)
         {
             p.Dispose();
@@ -324,12 +321,12 @@ public sealed class CbpTrainer : IDisposable
             {
                 // lambda * dc/dw = 2 lambda sign(x - Q(x)) where active; lambda * c = 2 lambda |x - Q(x)| s.
                 var diff = p.NormalizedDiff;
-                var distance = diff.abs();
-                var threshold = p.Quantizer.WindowThreshold(p.NearestIndex, diff >= 0, u);
-                var activeMultipliers = where(distance <= threshold, p.Multipliers.Multipliers, _zero!);
+                var activeMultipliers = p.Quantizer.WindowIndicator(p.NormalizedLatent, u).neg_().add_(1).mul_(p.Multipliers.Multipliers);
                 grad.addcmul_(activeMultipliers, diff.sign(), 2);
-                var weightedDistance = activeMultipliers.flatten().dot(distance.flatten());
-                penaltySum.add_(p.Scale.numel() == 1 ? weightedDistance.mul_(p.Scale).mul_(2) : (activeMultipliers * distance).mul_(p.Scale).sum().mul_(2));
+                var distance = diff.abs();
+                penaltySum.add_(p.Scale.numel() == 1
+                    ? activeMultipliers.flatten().dot(distance.flatten()).mul_(p.Scale).mul_(2)
+                    : activeMultipliers.mul_(distance).mul_(p.Scale).sum().mul_(2));
             }
             grad.clamp_(-clip, clip);
             if (decay > 0)

@@ -18,7 +18,7 @@ namespace Microsoft.ML.Cbp.Training;
 /// </remarks>
 public sealed class ConstrainedParameter : IDisposable
 {
-    private Tensor _index;
+    private Tensor _normalized;
     private Tensor _diff;
 
     internal ConstrainedParameter(string name, Parameter parameter, WeightConstraint constraint, ScaleMode scaleMode, double multiplierLearningRate)
@@ -32,7 +32,7 @@ public sealed class ConstrainedParameter : IDisposable
         Latent = parameter.detach().clone().DetachFromDisposeScope();
         MomentumBuffer = zeros_like(parameter).DetachFromDisposeScope();
         Multipliers = new MultiplierUpdate(parameter, multiplierLearningRate);
-        _index = empty(0, dtype: int64).DetachFromDisposeScope();
+        _normalized = empty(0).DetachFromDisposeScope();
         _diff = empty(0).DetachFromDisposeScope();
         Requantize();
     }
@@ -61,8 +61,8 @@ public sealed class ConstrainedParameter : IDisposable
     /// <summary>The multipliers and their Adam state.</summary>
     public MultiplierUpdate Multipliers { get; }
 
-    /// <summary>Nearest-level index of each latent weight (as of the last requantization).</summary>
-    internal Tensor NearestIndex => _index;
+    /// <summary>The latent weights divided by the scale, <c>x = w / s</c> (as of the last requantization).</summary>
+    internal Tensor NormalizedLatent => _normalized;
 
     /// <summary><c>w / s - Q(w) / s</c>, normalised (as of the last requantization).</summary>
     internal Tensor NormalizedDiff => _diff;
@@ -76,13 +76,12 @@ public sealed class ConstrainedParameter : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var x = Latent / Scale;
-        var index = Quantizer.NearestIndex(x);
-        var level = Quantizer.LevelAt(index);
+        var level = Quantizer.NormalizedLevel(x);
         Parameter.copy_(level * Scale);
-        _index.Dispose();
+        _normalized.Dispose();
         _diff.Dispose();
-        _index = index.DetachFromDisposeScope();
-        _diff = x.sub_(level).DetachFromDisposeScope();
+        _diff = (x - level).DetachFromDisposeScope();
+        _normalized = x.DetachFromDisposeScope();
     }
 
     /// <summary>The constraint function <c>c(w)</c> of the latent weights at window <paramref name="u"/>, in weight units.</summary>
@@ -91,7 +90,7 @@ public sealed class ConstrainedParameter : IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var active = ConstraintFunction.ActiveMask(Quantizer, _index, _diff, u);
+        var active = ConstraintFunction.ActiveMask(Quantizer, _normalized, u);
         return (_diff.abs() * active * Scale * 2).MoveToOuterDisposeScope();
     }
 
@@ -103,7 +102,7 @@ public sealed class ConstrainedParameter : IDisposable
         Latent.Dispose();
         MomentumBuffer.Dispose();
         Multipliers.Dispose();
-        _index.Dispose();
+        _normalized.Dispose();
         _diff.Dispose();
     }
 }

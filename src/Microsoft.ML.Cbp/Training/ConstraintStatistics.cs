@@ -32,8 +32,9 @@ public sealed record ConstraintStatistics(double Cfs, double NormalizedCfs, doub
             // No window (u = 1): c = 2 |w - Q(w)| = 2 s |x - Q(x)|.
             normalized += 2 * absDiff.sum().ToDouble();
             cfs += 2 * (absDiff * p.Scale).sum().ToDouble();
-            var gap = p.Quantizer.IntervalGap(p.NearestIndex, diff >= 0);
-            var otherGap = p.Quantizer.IntervalGap(p.NearestIndex, diff < 0);
+            var index = p.Quantizer.NearestIndex(p.NormalizedLatent);
+            var gap = p.Quantizer.IntervalGap(index, diff >= 0);
+            var otherGap = p.Quantizer.IntervalGap(index, diff < 0);
             var reference = where(gap.isinf(), otherGap, gap);
             onLevel += (absDiff <= reference * onLevelTolerance).sum().ToDouble();
             multiplierSum += p.Multipliers.Multipliers.sum().ToDouble();
