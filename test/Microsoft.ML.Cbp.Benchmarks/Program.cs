@@ -38,7 +38,7 @@ internal static class Program
         report.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC with `bash build/bench.sh{(quick ? " --quick" : "")}` " +
             $"on {Environment.ProcessorCount} cores ({RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.ProcessArchitecture}), " +
             $"TorchSharp {typeof(torch).Assembly.GetName().Version} on {(torch.cuda.is_available() ? "CUDA" : "CPU")}, {threads} torch thread(s), " +
-            $"binary constraint, first and last layers float, median of {repetitions} runs of {steps} steps after one warm-up run.");
+            $"binary constraint, first and last layers float, median of {repetitions} runs of {steps} steps after one warm-up run, the three modes taking turns run by run.");
         report.AppendLine("Each mode runs the same engine code with the same network, batch and data; only the mode differs.");
         report.AppendLine();
         report.AppendLine("| network | batch | constrained / all weights | float ms/step | straight-through ms/step | CBP ms/step | CBP / float |");

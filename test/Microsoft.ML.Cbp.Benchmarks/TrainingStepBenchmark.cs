@@ -54,20 +54,41 @@ public static class TrainingStepBenchmark
         using var x = rand(batchSize * 4, 1, 28, 28, generator: generator);
         using var y = randint(10, new long[] { batchSize * 4 }, generator: generator);
         using var data = new InMemoryBatchSource(x, y, batchSize, shuffle: false);
-        var ms = new Dictionary<TrainingMode, double>();
-        long constrained = 0, total = 0;
-        foreach (var mode in new[] { TrainingMode.Float, TrainingMode.StraightThrough, TrainingMode.Cbp })
+        var modes = new[] { TrainingMode.Float, TrainingMode.StraightThrough, TrainingMode.Cbp };
+        var models = new List<nn.Module<Tensor, Tensor>>();
+        var trainers = new List<CbpTrainer>();
+        var seconds = modes.ToDictionary(m => m, _ => new List<double>());
+        try
         {
-            random.manual_seed(1);
-            using var model = factory();
-            var names = ConstrainedLayerSelection.Select(model);
-            using var trainer = new CbpTrainer(model, (o, l) => nn.functional.cross_entropy(o, l), names, WeightConstraint.Binary,
-                new CbpTrainerOptions { Mode = mode, BatchesPerEpoch = steps, Epochs = repetitions + 1, FinalAnnealFraction = 0 });
-            var seconds = trainer.Fit(data).Skip(1).Select(r => r.Seconds).OrderBy(s => s).ToList();
-            ms[mode] = seconds[seconds.Count / 2] / steps * 1000;
-            constrained = trainer.ConstrainedParameters.Sum(p => p.Count);
-            total = model.parameters().Sum(p => p.numel());
+            foreach (var mode in modes)
+            {
+                random.manual_seed(1);
+                var model = factory();
+                models.Add(model);
+                trainers.Add(new CbpTrainer(model, (o, l) => nn.functional.cross_entropy(o, l), ConstrainedLayerSelection.Select(model), WeightConstraint.Binary,
+                    new CbpTrainerOptions { Mode = mode, BatchesPerEpoch = steps, Epochs = repetitions + 1, FinalAnnealFraction = 0 }));
+            }
+            // Round-robin: one epoch of each mode per repetition, so drift in the machine's speed hits every mode alike.
+            for (int repetition = 0; repetition <= repetitions; repetition++)
+            {
+                for (int i = 0; i < modes.Length; i++)
+                {
+                    var report = trainers[i].TrainEpoch(data);
+                    if (repetition > 0)
+                    {
+                        seconds[modes[i]].Add(report.Seconds);
+                    }
+                }
+            }
+            var ms = modes.ToDictionary(m => m, m => seconds[m].OrderBy(v => v).ElementAt(seconds[m].Count / 2) / steps * 1000);
+            long constrained = trainers.Max(t => t.ConstrainedParameters.Sum(p => p.Count));
+            long total = models[0].parameters().Sum(p => p.numel());
+            return new StepTiming(name, batchSize, constrained, total, ms[TrainingMode.Float], ms[TrainingMode.StraightThrough], ms[TrainingMode.Cbp]);
         }
-        return new StepTiming(name, batchSize, constrained, total, ms[TrainingMode.Float], ms[TrainingMode.StraightThrough], ms[TrainingMode.Cbp]);
+        finally
+        {
+            trainers.ForEach(t => t.Dispose());
+            models.ForEach(m => m.Dispose());
+        }
     }
 }
