@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,37 +27,6 @@ public static class ConstrainedLayerSelection
     {
         ArgumentNullException.ThrowIfNull(model);
         var weights = model.named_parameters().Where(p => p.parameter.dim() >= 2).Select(p => p.name).ToList();
-        var chosen = new List<string>(weights);
-        if (keepFirstAndLastFloat && chosen.Count > 0)
-        {
-            chosen.RemoveAt(0);
-            if (chosen.Count > 0)
-            {
-                chosen.RemoveAt(chosen.Count - 1);
-            }
-        }
-        foreach (string name in include ?? Enumerable.Empty<string>())
-        {
-            Require(weights, name, nameof(include));
-            if (!chosen.Contains(name))
-            {
-                chosen.Add(name);
-            }
-        }
-        foreach (string name in exclude ?? Enumerable.Empty<string>())
-        {
-            Require(weights, name, nameof(exclude));
-            chosen.Remove(name);
-        }
-        return weights.Where(chosen.Contains).ToList();
-    }
-
-    private static void Require(List<string> weights, string name, string parameterName)
-    {
-        if (!weights.Contains(name))
-        {
-            throw new ArgumentException(
-                $"'{name}' is not a weight tensor of the module; weight tensors are: {string.Join(", ", weights)}.", parameterName);
-        }
+        return LayerSelectionRule.Apply(weights, keepFirstAndLastFloat, include, exclude, "a weight tensor of the module");
     }
 }

@@ -1,0 +1,56 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Cbp.Constraints;
+using Onnx;
+
+namespace Microsoft.ML.Cbp.Onnx;
+
+/// <summary>Which weight initializers of an ONNX graph CBP constrains (CBP.md section 1).</summary>
+public static class ConstrainedInitializerSelection
+{
+    /// <summary>
+    /// Weight initializers (two or more dimensions) consumed as Conv weights, Gemm's B or a MatMul operand, in graph
+    /// order; the first and the last of them stay float by default (the paper's choice). Lists by initializer name
+    /// override the rule.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="keepFirstAndLastFloat">Leave the first and last weight layers unconstrained (default true).</param>
+    /// <param name="include">Initializers to constrain even if the rule leaves them out.</param>
+    /// <param name="exclude">Initializers to keep float even if the rule picks them.</param>
+    /// <exception cref="ArgumentException">A listed name is not a weight initializer of a Conv, Gemm or MatMul.</exception>
+    public static IReadOnlyList<string> Select(ModelProto model, bool keepFirstAndLastFloat = true, IEnumerable<string>? include = null, IEnumerable<string>? exclude = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return LayerSelectionRule.Apply(Candidates(model), keepFirstAndLastFloat, include, exclude, "a weight initializer of a Conv, Gemm or MatMul");
+    }
+
+    /// <summary>Every weight initializer a constraint may apply to, in graph order.</summary>
+    /// <param name="model">The model.</param>
+    public static IReadOnlyList<string> Candidates(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var result = new List<string>();
+        foreach (var node in model.Graph.Node)
+        {
+            IEnumerable<int> positions = node.OpType switch
+            {
+                "Conv" => new[] { 1 },
+                "Gemm" => new[] { 1 },
+                "MatMul" => new[] { 0, 1 },
+                _ => Array.Empty<int>(),
+            };
+            foreach (int p in positions.Where(p => p < node.Input.Count))
+            {
+                string name = node.Input[p];
+                if (initializers.TryGetValue(name, out var t) && t.Dims.Count >= 2 && t.DataType is OnnxTensorConversion.DataTypes.Float or OnnxTensorConversion.DataTypes.Double
+                    && !result.Contains(name))
+                {
+                    result.Add(name);
+                }
+            }
+        }
+        return result;
+    }
+}

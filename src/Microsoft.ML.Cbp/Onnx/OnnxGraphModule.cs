@@ -1,0 +1,321 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Onnx;
+
+/// <summary>
+/// An ONNX graph executed by TorchSharp, differentiably: a module whose parameters are the graph's float weight
+/// initializers (and whose buffers are batch-norm running statistics and other constants), and whose forward pass
+/// runs the nodes in topological order through the <see cref="OnnxOpRegistry"/>.
+/// </summary>
+/// <remarks>
+/// <para>Parameters: float initializers that feed Conv, Gemm, MatMul, BatchNormalization (scale and bias) and the
+/// arithmetic ops Add, Sub, Mul, Div. Buffers: BatchNormalization's running mean and variance (updated in training
+/// mode with ONNX's momentum convention), and every other initializer as a constant. Member names are the
+/// initializer names with characters other than letters, digits and '_' replaced by '_' (see
+/// <see cref="MemberName"/> and <see cref="InitializerName"/>).</para>
+/// <para>The module is validated when it is created: unsupported ops, inputs that nothing produces and, where the
+/// input shape is known, shape errors fail then, with an exception naming the node and op.</para>
+/// <para>One graph input (the first that is not an initializer) and one output (the first, unless named) are used.</para>
+/// </remarks>
+public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
+{
+    private static readonly Dictionary<string, int[]> TrainableInputs = new(StringComparer.Ordinal)
+    {
+        ["Conv"] = new[] { 1, 2 },
+        ["Gemm"] = new[] { 0, 1, 2 },
+        ["MatMul"] = new[] { 0, 1 },
+        ["BatchNormalization"] = new[] { 1, 2 },
+        ["Add"] = new[] { 0, 1 },
+        ["Sub"] = new[] { 0, 1 },
+        ["Mul"] = new[] { 0, 1 },
+        ["Div"] = new[] { 0, 1 },
+    };
+
+    private readonly List<(NodeProto Node, OnnxOpImplementation Op)> _plan = new();
+    private readonly Dictionary<string, string> _memberOfInitializer = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _initializerOfMember = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _parameterMembers = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the module from a model. The model is not modified and is kept as the export template.</summary>
+    /// <param name="model">The ONNX model.</param>
+    /// <param name="outputName">Graph output to compute; the first graph output when null.</param>
+    /// <param name="inputShape">Shape of one input row (without the batch dimension), to validate shapes when the
+    /// model does not declare them; optional.</param>
+    /// <exception cref="NotSupportedException">An op, domain or opset is not supported.</exception>
+    /// <exception cref="InvalidDataException">The graph is inconsistent (missing inputs, bad shapes, bad initializers).</exception>
+    public OnnxGraphModule(ModelProto model, string? outputName = null, long[]? inputShape = null) : base("OnnxGraph")
+    {
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        var graph = model.Graph ?? throw new InvalidDataException("The model has no graph.");
+        Opset = DefaultOpset(model);
+        if (Opset < 7)
+        {
+            throw new NotSupportedException($"The model imports default-domain opset {Opset}; opsets 7 and later are supported.");
+        }
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var realInputs = graph.Input.Where(i => !initializers.ContainsKey(i.Name)).ToList();
+        if (realInputs.Count == 0)
+        {
+            throw new InvalidDataException("The graph has no input besides its initializers.");
+        }
+        Input = realInputs[0];
+        if (graph.Output.Count == 0)
+        {
+            throw new InvalidDataException("The graph has no output.");
+        }
+        OutputName = outputName ?? graph.Output[0].Name;
+        if (graph.Output.All(o => o.Name != OutputName) && graph.Node.All(n => !n.Output.Contains(OutputName)))
+        {
+            throw new ArgumentException($"'{OutputName}' is not an output of the graph; outputs: {string.Join(", ", graph.Output.Select(o => o.Name))}.", nameof(outputName));
+        }
+        DeclaredInputShape = Input.Type?.TensorType?.Shape?.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1).ToArray();
+        if (DeclaredInputShape is { Length: > 0 } declared && declared[0] > 0)
+        {
+            FixedBatch = declared[0];
+        }
+
+        PlanNodes(graph, initializers.Keys);
+        RegisterInitializers(graph, initializers);
+
+        long[]? rowShape = inputShape ?? (DeclaredInputShape is { Length: > 1 } d && d.Skip(1).All(v => v > 0) ? d.Skip(1).ToArray() : null);
+        if (rowShape is not null)
+        {
+            InputRowShape = rowShape;
+            Validate(rowShape);
+        }
+    }
+
+    /// <summary>The model this module was created from (the export template).</summary>
+    public ModelProto Model { get; }
+
+    /// <summary>The default-domain opset of the model.</summary>
+    public int Opset { get; }
+
+    /// <summary>The graph input the module consumes.</summary>
+    public ValueInfoProto Input { get; }
+
+    /// <summary>The graph output the module computes.</summary>
+    public string OutputName { get; }
+
+    /// <summary>The input shape the model declares (-1 for symbolic dimensions), or null when it declares none.</summary>
+    public long[]? DeclaredInputShape { get; }
+
+    /// <summary>Shape of one input row without the batch dimension, when known.</summary>
+    public long[]? InputRowShape { get; }
+
+    /// <summary>The batch size fixed by the model's input declaration (old models often say 1), or null when symbolic.</summary>
+    public long? FixedBatch { get; }
+
+    /// <summary>Initializer names that became trainable parameters, in graph order.</summary>
+    public IEnumerable<string> ParameterInitializers => _initializerOfMember.Where(kv => _parameterMembers.Contains(kv.Key)).Select(kv => kv.Value);
+
+    /// <summary>The module member name (as in <c>named_parameters()</c>) of an initializer.</summary>
+    /// <param name="initializer">Initializer name.</param>
+    public string MemberName(string initializer) =>
+        _memberOfInitializer.TryGetValue(initializer, out var member) ? member
+        : throw new ArgumentException($"'{initializer}' is not an initializer of the graph.", nameof(initializer));
+
+    /// <summary>The initializer name of a module member.</summary>
+    /// <param name="member">Member name as in <c>named_parameters()</c> or <c>named_buffers()</c>.</param>
+    public string InitializerName(string member) =>
+        _initializerOfMember.TryGetValue(member, out var name) ? name
+        : throw new ArgumentException($"'{member}' is not a parameter or buffer of the module.", nameof(member));
+
+    /// <summary>The current value of an initializer (its parameter or buffer).</summary>
+    /// <param name="initializer">Initializer name.</param>
+    public Tensor InitializerValue(string initializer)
+    {
+        string member = MemberName(initializer);
+        return _parameterMembers.Contains(member) ? get_parameter(member)! : get_buffer(member)!;
+    }
+
+    /// <summary>Runs the graph on a batch.</summary>
+    /// <param name="input">The input tensor (batch first).</param>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [Input.Name] = input };
+        foreach (var (member, initializer) in _initializerOfMember)
+        {
+            values[initializer] = _parameterMembers.Contains(member) ? get_parameter(member)! : get_buffer(member)!;
+        }
+        foreach (var (node, op) in _plan)
+        {
+            var inputs = node.Input.Select(name => string.IsNullOrEmpty(name) ? null : values[name]).ToArray();
+            Tensor[] outputs;
+            try
+            {
+                outputs = op(new OnnxOpContext(node, inputs, Opset, training, FixedBatch));
+            }
+            catch (Exception e) when (e is not (InvalidDataException or NotSupportedException or OperationCanceledException))
+            {
+                string shapes = string.Join("; ", node.Input.Zip(inputs, (n, t) => $"{n}: {(t is null ? "omitted" : "[" + string.Join(", ", t.shape) + "]")}"));
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)} failed on inputs ({shapes}): {e.Message}", e);
+            }
+            for (int i = 0; i < node.Output.Count && i < outputs.Length; i++)
+            {
+                if (!string.IsNullOrEmpty(node.Output[i]))
+                {
+                    values[node.Output[i]] = outputs[i];
+                }
+            }
+        }
+        return values[OutputName];
+    }
+
+    /// <summary>The default-domain opset a model imports.</summary>
+    /// <param name="model">The model.</param>
+    public static int DefaultOpset(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var entry = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx");
+        return entry is null
+            ? throw new InvalidDataException("The model imports no default-domain (ai.onnx) opset.")
+            : (int)entry.Version;
+    }
+
+    private void PlanNodes(GraphProto graph, IEnumerable<string> initializerNames)
+    {
+        var available = new HashSet<string>(initializerNames, StringComparer.Ordinal);
+        foreach (var input in graph.Input)
+        {
+            available.Add(input.Name);
+        }
+        var producers = new HashSet<string>(graph.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (node.Domain is not ("" or "ai.onnx"))
+            {
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)} is in domain '{node.Domain}'; only the default ONNX domain is supported.");
+            }
+            if (OnnxOpRegistry.Find(node.OpType) is null)
+            {
+                throw new NotSupportedException(
+                    $"{OnnxAttributes.Describe(node)} is not supported. Supported ops: {string.Join(", ", OnnxOpRegistry.Supported)}.");
+            }
+            foreach (string name in node.Input.Where(n => !string.IsNullOrEmpty(n)))
+            {
+                if (!available.Contains(name) && !producers.Contains(name))
+                {
+                    throw new InvalidDataException(
+                        $"{OnnxAttributes.Describe(node)} reads '{name}', which no node, initializer or graph input produces.");
+                }
+            }
+        }
+        // Topological order (Kahn); ONNX requires it already, but some exporters do not comply.
+        var pending = graph.Node.ToList();
+        while (pending.Count > 0)
+        {
+            var ready = pending.Where(n => n.Input.All(i => string.IsNullOrEmpty(i) || available.Contains(i))).ToList();
+            if (ready.Count == 0)
+            {
+                throw new InvalidDataException($"The graph has a cycle through {OnnxAttributes.Describe(pending[0])}.");
+            }
+            foreach (var node in ready)
+            {
+                _plan.Add((node, OnnxOpRegistry.Find(node.OpType)!));
+                foreach (string output in node.Output)
+                {
+                    available.Add(output);
+                }
+                pending.Remove(node);
+            }
+        }
+        if (!available.Contains(OutputName))
+        {
+            throw new InvalidDataException($"No node produces the graph output '{OutputName}'.");
+        }
+    }
+
+    private void RegisterInitializers(GraphProto graph, Dictionary<string, TensorProto> initializers)
+    {
+        var trainable = new HashSet<string>(StringComparer.Ordinal);
+        var statistics = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (TrainableInputs.TryGetValue(node.OpType, out var positions))
+            {
+                foreach (int p in positions.Where(p => p < node.Input.Count))
+                {
+                    trainable.Add(node.Input[p]);
+                }
+            }
+            if (node.OpType == "BatchNormalization")
+            {
+                statistics.UnionWith(node.Input.Skip(3).Take(2));
+            }
+        }
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var proto in graph.Initializer)
+        {
+            Tensor value;
+            try
+            {
+                value = OnnxTensorConversion.ToTorch(proto);
+            }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException)
+            {
+                throw new InvalidDataException($"Initializer '{proto.Name}' cannot be read: {e.Message}", e);
+            }
+            string member = UniqueMemberName(proto.Name, used);
+            _memberOfInitializer[proto.Name] = member;
+            _initializerOfMember[member] = proto.Name;
+            bool isFloat = value.dtype is ScalarType.Float32 or ScalarType.Float64;
+            if (isFloat)
+            {
+                value = value.to(float32);
+            }
+            if (isFloat && trainable.Contains(proto.Name) && !statistics.Contains(proto.Name))
+            {
+                register_parameter(member, new Parameter(value, requires_grad: true));
+                _parameterMembers.Add(member);
+            }
+            else
+            {
+                register_buffer(member, value);
+            }
+        }
+    }
+
+    private static string UniqueMemberName(string initializer, HashSet<string> used)
+    {
+        var builder = new StringBuilder(initializer.Length);
+        foreach (char ch in initializer)
+        {
+            builder.Append(char.IsAsciiLetterOrDigit(ch) || ch == '_' ? ch : '_');
+        }
+        string baseName = builder.Length == 0 ? "initializer" : builder.ToString();
+        string name = baseName;
+        for (int k = 2; !used.Add(name); k++)
+        {
+            name = $"{baseName}_{k}";
+        }
+        return name;
+    }
+
+    private void Validate(long[] rowShape)
+    {
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            long batch = FixedBatch ?? 1;
+            var probe = zeros(new[] { batch }.Concat(rowShape).ToArray());
+            forward(probe);
+        }
+        finally
+        {
+            train(wasTraining);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Cbp.Constraints;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Onnx;
+
+/// <summary>One constrained weight to export: its initializer, level set and scale (one value, or one per first-dimension slice).</summary>
+/// <param name="Initializer">Initializer name in the graph.</param>
+/// <param name="Constraint">The level set.</param>
+/// <param name="Scale">The layer scale <c>s</c>; one value per layer, or one per slice along the first dimension.</param>
+public sealed record QuantizedInitializer(string Initializer, WeightConstraint Constraint, float[] Scale);
+
+/// <summary>
+/// Writes the graph of an <see cref="OnnxGraphModule"/> back to ONNX with its current (trained) initializers, storing
+/// constrained weights compactly: integer codes plus <c>DequantizeLinear</c> with the layer's scale.
+/// </summary>
+/// <remarks>
+/// <para>Each constrained initializer <c>W</c> becomes initializers <c>W_cbp_codes</c> (INT8, INT4 or INT2) and
+/// <c>W_cbp_scale</c> (float: a scalar, or 1-D along axis 0 for per-channel scales) and a node
+/// <c>DequantizeLinear(W_cbp_codes, W_cbp_scale) -&gt; W</c> at the head of the graph, so every consumer is unchanged.
+/// Decoded weights are <c>code * s * unit</c> (see <see cref="LevelCodes"/>), exactly <c>s * level</c> whenever the unit
+/// is a power of two (all paper sets).</para>
+/// <para>The opset is raised when the storage needs it (INT8 per-channel: 13, INT4: 21, INT2: 25; see
+/// <see cref="OnnxOpsetUpgrader"/>). The batch dimension of the graph input and outputs becomes symbolic ("N") and
+/// intermediate value_info is dropped, so old models with a fixed batch of 1 score in batches.</para>
+/// <para>metadata_props, format version <see cref="FormatVersion"/>:
+/// <c>cbp.format_version</c> = "1"; <c>cbp.constraint</c> = level set name; <c>cbp.levels</c> = comma-separated
+/// normalised levels (invariant culture, round-trip format); <c>cbp.weight_storage</c> = Float32 | Int8 | Int4 | Int2;
+/// <c>cbp.constrained_initializers</c> = comma-separated initializer names. Other metadata entries are kept.</para>
+/// </remarks>
+public static class QuantizedOnnxExporter
+{
+    /// <summary>Version of the metadata written (see remarks).</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>Exports the module's graph with its current initializer values.</summary>
+    /// <param name="module">The trained module (its constrained parameters must hold <c>s * level</c>).</param>
+    /// <param name="constrained">The constrained initializers with their level sets and scales.</param>
+    /// <param name="storage">How constrained weights are stored.</param>
+    /// <exception cref="ArgumentException">A weight is not on its levels, or the storage cannot hold the level set.</exception>
+    public static ModelProto Export(OnnxGraphModule module, IReadOnlyList<QuantizedInitializer> constrained, WeightStorage storage)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(constrained);
+        if (!Enum.IsDefined(storage))
+        {
+            throw new ArgumentException($"WeightStorage {storage} is not Float32, Int8, Int4 or Int2.", nameof(storage));
+        }
+        var model = module.Model.Clone();
+        var graph = model.Graph;
+        using (var scope = NewDisposeScope())
+        {
+            for (int i = 0; i < graph.Initializer.Count; i++)
+            {
+                var original = graph.Initializer[i];
+                if (original.DataType is OnnxTensorConversion.DataTypes.Float or OnnxTensorConversion.DataTypes.Double)
+                {
+                    graph.Initializer[i] = OnnxTensorConversion.FromFloat(original.Name, module.InitializerValue(original.Name));
+                }
+            }
+        }
+        if (storage != WeightStorage.Float32 && constrained.Count > 0)
+        {
+            bool perChannel = constrained.Any(c => c.Scale.Length > 1);
+            int needed = storage switch
+            {
+                WeightStorage.Int8 => perChannel ? 13 : 10,
+                WeightStorage.Int4 => 21,
+                _ => 25,
+            };
+            OnnxOpsetUpgrader.Upgrade(model, needed);
+            int bits = storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, _ => 2 };
+            var nodes = new List<NodeProto>();
+            foreach (var c in constrained)
+            {
+                nodes.Add(Compact(module, graph, c, bits));
+            }
+            for (int i = nodes.Count - 1; i >= 0; i--)
+            {
+                graph.Node.Insert(0, nodes[i]);
+            }
+        }
+        model.IrVersion = Math.Max(model.IrVersion, OnnxOpsetUpgrader.MinimumIrVersion(OnnxGraphModule.DefaultOpset(model)));
+        MakeBatchSymbolic(model, module.Input.Name);
+        WriteMetadata(model, constrained, storage);
+        return model;
+    }
+
+    private static NodeProto Compact(OnnxGraphModule module, GraphProto graph, QuantizedInitializer c, int bits)
+    {
+        var codesOf = LevelCodes.For(c.Constraint)
+            ?? throw new ArgumentException($"The levels of {c.Constraint} are not integer multiples of a common unit; export '{c.Initializer}' with WeightStorage.Float32.", nameof(c));
+        if (!codesOf.FitsSigned(bits))
+        {
+            throw new ArgumentException(
+                $"{c.Constraint} needs codes {codesOf.Range.Min}..{codesOf.Range.Max}, which do not fit {bits}-bit integers; " +
+                (bits == 2 ? "Int2 holds binary and ternary only; use Int4." : "use a wider WeightStorage."), nameof(c));
+        }
+        var value = module.InitializerValue(c.Initializer).detach().cpu().to(float64);
+        long[] dims = value.shape;
+        double[] weights = value.data<double>().ToArray();
+        if (c.Scale.Length != 1 && c.Scale.Length != dims[0])
+        {
+            throw new ArgumentException($"'{c.Initializer}' has {dims[0]} slices along its first dimension but {c.Scale.Length} scales.", nameof(c));
+        }
+        long slice = weights.Length / Math.Max(1, dims[0]);
+        var allowed = new HashSet<int>(codesOf.Codes);
+        var codes = new sbyte[weights.Length];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            double step = c.Scale[c.Scale.Length == 1 ? 0 : (int)(i / slice)] * codesOf.Unit;
+            double exact = weights[i] / step;
+            int code = (int)Math.Round(exact);
+            if (!allowed.Contains(code) || Math.Abs(exact - code) > 1e-4)
+            {
+                throw new ArgumentException(
+                    $"Weight {i} of '{c.Initializer}' is {weights[i]}, which is not scale x a level of {c.Constraint} (nearest code {code}); " +
+                    "export after training has projected the weights onto their levels.", nameof(c));
+            }
+            codes[i] = (sbyte)code;
+        }
+        string codesName = c.Initializer + "_cbp_codes", scaleName = c.Initializer + "_cbp_scale";
+        int index = graph.Initializer.ToList().FindIndex(t => t.Name == c.Initializer);
+        if (index < 0)
+        {
+            throw new ArgumentException($"'{c.Initializer}' is not an initializer of the graph.", nameof(c));
+        }
+        graph.Initializer.RemoveAt(index);
+        if (graph.Input.FirstOrDefault(i => i.Name == c.Initializer) is { } listed)
+        {
+            graph.Input.Remove(listed);
+        }
+        graph.Initializer.Add(OnnxTensorConversion.FromSignedCodes(codesName, dims, codes, bits));
+        var scales = c.Scale.Select(s => (float)(s * codesOf.Unit)).ToArray();
+        using (var scaleTensor = scales.Length == 1 ? tensor(scales[0]) : tensor(scales))
+        {
+            graph.Initializer.Add(OnnxTensorConversion.FromFloat(scaleName, scaleTensor));
+        }
+        var node = new NodeProto { OpType = "DequantizeLinear", Name = c.Initializer + "_cbp_dequantize" };
+        node.Input.Add(codesName);
+        node.Input.Add(scaleName);
+        node.Output.Add(c.Initializer);
+        if (scales.Length > 1)
+        {
+            node.Attribute.Add(OnnxAttributes.Create("axis", 0L));
+        }
+        return node;
+    }
+
+    private static void MakeBatchSymbolic(ModelProto model, string inputName)
+    {
+        var graph = model.Graph;
+        foreach (var info in graph.Input.Where(i => i.Name == inputName).Concat(graph.Output))
+        {
+            var shape = info.Type?.TensorType?.Shape;
+            if (shape is { Dim.Count: > 0 })
+            {
+                shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = "N" };
+            }
+        }
+        graph.ValueInfo.Clear();
+    }
+
+    private static void WriteMetadata(ModelProto model, IReadOnlyList<QuantizedInitializer> constrained, WeightStorage storage)
+    {
+        var entries = new Dictionary<string, string>
+        {
+            ["cbp.format_version"] = FormatVersion.ToString(CultureInfo.InvariantCulture),
+            ["cbp.weight_storage"] = storage.ToString(),
+            ["cbp.constrained_initializers"] = string.Join(",", constrained.Select(c => c.Initializer)),
+        };
+        if (constrained.Count > 0)
+        {
+            var constraint = constrained[0].Constraint;
+            entries["cbp.constraint"] = constraint.Name;
+            entries["cbp.levels"] = string.Join(",", constraint.Levels.Select(l => l.ToString("R", CultureInfo.InvariantCulture)));
+        }
+        foreach (var (key, value) in entries)
+        {
+            var existing = model.MetadataProps.FirstOrDefault(p => p.Key == key);
+            if (existing is null)
+            {
+                model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+            }
+            else
+            {
+                existing.Value = value;
+            }
+        }
+    }
+}
