@@ -120,7 +120,12 @@ public sealed class OnnxGraphBuilder : IDisposable
     public string Flatten(string x) => Node("Flatten", new[] { x }, OnnxAttributes.Create("axis", 1L));
 
     /// <summary>Dropout with the given ratio (active in training only).</summary>
-    public string Dropout(string x, float ratio) => Node("Dropout", new[] { x }, OnnxAttributes.Create("ratio", ratio));
+    public string Dropout(string x, float ratio)
+    {
+        // Since opset 12 the ratio is an input (a scalar initializer), not an attribute.
+        using var value = tensor(ratio);
+        return Node("Dropout", new[] { x, Initializer(Name("dropout_ratio"), value) });
+    }
 
     /// <summary>Global average pooling.</summary>
     public string GlobalAveragePool(string x) => Node("GlobalAveragePool", new[] { x });
