@@ -16,7 +16,18 @@ internal static class Program
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         bool quick = args.Contains("--quick");
-        string output = ArgValue(args, "--output") ?? Path.Combine(FindRepoRoot(), "docs", "benchmarks", "training-step.md");
+        string suite = ArgValue(args, "--suite") ?? "all";
+        string folder = Path.Combine(FindRepoRoot(), "docs", "benchmarks");
+        if (suite is "all" or "onnx-export")
+        {
+            string exportReport = OnnxExportBenchmark.Run(quick, FindRepoRoot());
+            Write(Path.Combine(folder, "onnx-export.md"), exportReport);
+            if (suite == "onnx-export")
+            {
+                return 0;
+            }
+        }
+        string output = ArgValue(args, "--output") ?? Path.Combine(folder, "training-step.md");
         int threads = int.Parse(ArgValue(args, "--threads") ?? "1", CultureInfo.InvariantCulture);
         torch.set_num_threads(threads);
         int steps = quick ? 5 : 40, repetitions = quick ? 2 : 5;
@@ -47,13 +58,18 @@ internal static class Program
         {
             report.AppendLine($"| {r.Network} | {r.BatchSize} | {r.ConstrainedWeights:N0} / {r.TotalWeights:N0} | {r.FloatStepMs:F2} | {r.StraightThroughStepMs:F2} | {r.CbpStepMs:F2} | {r.CbpOverFloat:F2}x |");
         }
+        Write(output, report.ToString());
+        return 0;
+    }
+
+    private static void Write(string output, string report)
+    {
         Console.Write(report);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         string temp = output + ".tmp";
-        File.WriteAllText(temp, report.ToString());
+        File.WriteAllText(temp, report);
         File.Move(temp, output, overwrite: true);
         Console.WriteLine($"\nwritten to {output}");
-        return 0;
     }
 
     private static string? ArgValue(string[] args, string name)

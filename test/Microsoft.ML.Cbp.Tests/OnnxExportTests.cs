@@ -53,6 +53,7 @@ public sealed class OnnxExportTests
         {
             var exported = QuantizedOnnxExporter.Export(module, constrained, storage);
             OnnxTestHelpers.AssertClose(expected, OrtRunner.Run(exported, input, shape), 1e-5, $"{network} {set} {storage} in ONNX Runtime");
+            OnnxTestHelpers.AssertClose(expected, OrtRunner.Run(exported, input, shape, foldWeights: true), 1e-5, $"{network} {set} {storage} in ONNX Runtime, weights decoded at load");
             using var reloaded = new OnnxGraphModule(OnnxModelFile.Parse(OnnxModelFile.ToBytes(exported)));
             OnnxTestHelpers.AssertClose(expected, OnnxTestHelpers.Forward(reloaded, input, shape), 1e-6, $"{network} {set} {storage} re-imported");
             Assert.AreEqual(storage.ToString(), exported.MetadataProps.Single(p => p.Key == "cbp.weight_storage").Value);

@@ -15,10 +15,15 @@ namespace Microsoft.ML.Cbp.Tests;
 /// <summary>The second path for parity tests: ONNX Runtime on the CPU, exact math (no MatMulNBits rewrite), one thread.</summary>
 internal static class OrtRunner
 {
-    public static (float[] Values, long[] Shape) Run(ModelProto model, float[] input, long[] shape)
+    // foldWeights: let ONNX Runtime decode DequantizeLinear of initializers once at load (session.disable_quant_qdq).
+    public static (float[] Values, long[] Shape) Run(ModelProto model, float[] input, long[] shape, bool foldWeights = false)
     {
         using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "1");
+        if (foldWeights)
+        {
+            options.AddSessionConfigEntry("session.disable_quant_qdq", "1");
+        }
         using var session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
         string name = session.InputMetadata.Keys.First();
         var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor(name, new DenseTensor<float>(input, shape.Select(d => (int)d).ToArray())) };
