@@ -10,18 +10,23 @@ dotnet test Cbp.sln -c Release --logger "trx" --results-directory "$results" "$@
 rc=$?
 passed=0
 failed=0
+skipped=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
   counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
   p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
   f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
   e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  # Inconclusive tests (GPU tests on a machine without a GPU) are counted as not executed: skipped.
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters")
+  x=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0} + ${e:-0}))
+  skipped=$((skipped + ${t:-0} - ${x:-0}))
 done
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   # The build or the test host failed before any test could report: count that as a failure.
   failed=1
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 exit "$rc"
