@@ -40,8 +40,7 @@ public sealed class OnnxExportTests
 
         var names = ConstrainedInitializerSelection.Select(model);
         Assert.AreEqual(ConstrainedInitializerSelection.Candidates(model).Count - 2, names.Count, "first and last weight layers stay float");
-        var scales = Baselines.RoundToLevels(module, names.Select(module.MemberName), constraint, scaleMode);
-        var constrained = names.Select(n => new QuantizedInitializer(n, constraint, scales[module.MemberName(n)])).ToList();
+        var constrained = OnnxTestHelpers.RoundToLevels(module, names, constraint, scaleMode);
         var expected = OnnxTestHelpers.Forward(module, input, shape);
 
         var storages = new List<WeightStorage> { WeightStorage.Float32, WeightStorage.Int8, WeightStorage.Int4 };
@@ -101,8 +100,7 @@ public sealed class OnnxExportTests
         var offLevels = names.Select(n => new QuantizedInitializer(n, WeightConstraint.Binary, new[] { 0.1f })).ToList();
         var e = Assert.ThrowsExactly<ArgumentException>(() => QuantizedOnnxExporter.Export(module, offLevels, WeightStorage.Int4));
         StringAssert.Contains(e.Message, names[0]);
-        var scales = Baselines.RoundToLevels(module, names.Select(module.MemberName), WeightConstraint.TwoBitShift);
-        var shift = names.Select(n => new QuantizedInitializer(n, WeightConstraint.TwoBitShift, scales[module.MemberName(n)])).ToList();
+        var shift = OnnxTestHelpers.RoundToLevels(module, names, WeightConstraint.TwoBitShift);
         e = Assert.ThrowsExactly<ArgumentException>(() => QuantizedOnnxExporter.Export(module, shift, WeightStorage.Int2));
         StringAssert.Contains(e.Message, "Int2 holds binary and ternary only");
     }

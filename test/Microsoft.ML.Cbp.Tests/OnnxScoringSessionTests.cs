@@ -17,9 +17,7 @@ public sealed class OnnxScoringSessionTests
         var model = CbpArchitecture.SmallCnn(32).Build(new long[] { 1, 28, 28 }, 10, seed: 4);
         module = new OnnxGraphModule(model);
         var names = ConstrainedInitializerSelection.Select(model);
-        var scales = Baselines.RoundToLevels(module, names.Select(module.MemberName), WeightConstraint.Ternary);
-        var m = module;
-        var constrained = names.Select(n => new QuantizedInitializer(n, WeightConstraint.Ternary, scales[m.MemberName(n)])).ToList();
+        var constrained = OnnxTestHelpers.RoundToLevels(module, names, WeightConstraint.Ternary);
         return OnnxModelFile.ToBytes(QuantizedOnnxExporter.Export(module, constrained, WeightStorage.Int4));
     }
 

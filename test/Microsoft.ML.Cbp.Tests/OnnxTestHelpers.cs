@@ -64,6 +64,14 @@ internal static class OnnxTestHelpers
         Assert.IsTrue(torch.Values.All(float.IsFinite), $"{what}: non-finite output");
     }
 
+    /// <summary>Naive rounding of the named initializers onto the levels, described for the exporter.</summary>
+    public static List<QuantizedInitializer> RoundToLevels(OnnxGraphModule module, IEnumerable<string> initializers, WeightConstraint constraint, ScaleMode scaleMode = ScaleMode.PerLayer)
+    {
+        var names = initializers.ToList();
+        var scales = Microsoft.ML.Cbp.Training.Baselines.RoundToLevels(module, names.Select(module.MemberName), constraint, scaleMode);
+        return names.Select(n => new QuantizedInitializer(n, constraint, scales[module.MemberName(n)])).ToList();
+    }
+
     /// <summary>A one-op (or few-op) model on input "x" of shape [N, rowShape...], built by <paramref name="body"/>.</summary>
     public static ModelProto Model(long[] rowShape, Func<OnnxGraphBuilder, string, string> body, int opset = 21, int seed = 3)
     {

@@ -65,8 +65,7 @@ public sealed class ResNet18ImportTests
     {
         using var module = new OnnxGraphModule(_model!);
         var names = ConstrainedInitializerSelection.Select(_model!);
-        var scales = Baselines.RoundToLevels(module, names.Select(module.MemberName), WeightConstraint.TwoBitShift);
-        var constrained = names.Select(n => new QuantizedInitializer(n, WeightConstraint.TwoBitShift, scales[module.MemberName(n)])).ToList();
+        var constrained = OnnxTestHelpers.RoundToLevels(module, names, WeightConstraint.TwoBitShift);
         long[] shape = { 2, 3, 224, 224 };
         var input = OnnxTestHelpers.RandomInput(shape, 9);
         var expected = OnnxTestHelpers.Forward(module, input, shape);
