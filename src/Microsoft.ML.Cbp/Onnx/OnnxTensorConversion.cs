@@ -25,10 +25,14 @@ public static class OnnxTensorConversion
         public const int Int32 = 6;
         /// <summary>Signed 64-bit integer.</summary>
         public const int Int64 = 7;
+        /// <summary>UTF-8 string.</summary>
+        public const int String = 8;
         /// <summary>Boolean.</summary>
         public const int Bool = 9;
         /// <summary>64-bit float.</summary>
         public const int Double = 11;
+        /// <summary>Unsigned 32-bit integer.</summary>
+        public const int UInt32 = 12;
         /// <summary>Unsigned 4-bit integer, two per byte, low nibble first (IR 10, opset 21).</summary>
         public const int UInt4 = 21;
         /// <summary>Signed 4-bit integer, two per byte, low nibble first (IR 10, opset 21).</summary>

@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Microsoft.ML.Cbp.Scoring;
 
@@ -13,13 +15,15 @@ namespace Microsoft.ML.Cbp.Scoring;
 /// Session settings: <c>session.disable_quant_qdq = 1</c>, so the integer weight codes of a compact model are
 /// decoded once when the session is created and the model scores as fast as its float form (constant folding,
 /// Conv-BatchNorm fusion), and <c>session.qdq_matmulnbits_accuracy_level = 1</c>, so no int8-activation
-/// MatMulNBits rewrite changes results. Not thread-safe: use one session per thread.
+/// MatMulNBits rewrite changes results. <see cref="Score"/> reuses one buffer and is not thread-safe;
+/// <see cref="ScoreBatch"/> is.
 /// </remarks>
 public sealed class OnnxScoringSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly string[] _allOutputNames;
     private readonly RunOptions _runOptions = new();
     private float[] _batch = Array.Empty<float>();
 
@@ -31,6 +35,7 @@ public sealed class OnnxScoringSession : IDisposable
         var output = session.OutputMetadata.First();
         _inputNames = new[] { input.Key };
         _outputNames = new[] { output.Key };
+        _allOutputNames = session.OutputMetadata.Keys.ToArray();
         InputRowShape = input.Value.Dimensions.Skip(1).Select(d => (long)d).ToArray();
         if (InputRowShape.Any(d => d <= 0))
         {
@@ -133,6 +138,40 @@ public sealed class OnnxScoringSession : IDisposable
             values.CopyTo(results.AsSpan(start * outputWidth, count * outputWidth));
         }
         return (results, outputWidth);
+    }
+
+    /// <summary>
+    /// Scores one batch with a single <c>Run</c>, returning every output of the model: float outputs as
+    /// <see cref="float"/> arrays and int64 outputs as <see cref="long"/> arrays, row-major, by output name.
+    /// Safe to call from several threads at once (no state is shared between calls).
+    /// </summary>
+    /// <param name="rows">Exactly <paramref name="count"/> times <see cref="RowWidth"/> floats.</param>
+    /// <param name="count">Rows in the batch.</param>
+    /// <exception cref="ArgumentException">The input length does not match the row count and width.</exception>
+    /// <exception cref="NotSupportedException">An output is neither float nor int64.</exception>
+    public IReadOnlyDictionary<string, Array> ScoreBatch(float[] rows, int count)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        if (count < 1 || rows.Length != count * RowWidth)
+        {
+            throw new ArgumentException(
+                $"{count} rows of the model's input [{string.Join(", ", InputRowShape)}] need {count * RowWidth} floats; got {rows.Length}.", nameof(rows));
+        }
+        using var runOptions = new RunOptions();
+        using var input = OrtValue.CreateTensorValueFromMemory(rows, new long[] { count }.Concat(InputRowShape).ToArray());
+        using var outputs = _session.Run(runOptions, _inputNames, new[] { input }, _allOutputNames);
+        var result = new Dictionary<string, Array>(StringComparer.Ordinal);
+        for (int i = 0; i < _allOutputNames.Length; i++)
+        {
+            var value = outputs[i];
+            result[_allOutputNames[i]] = value.GetTensorTypeAndShape().ElementDataType switch
+            {
+                TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+                TensorElementType.Int64 => value.GetTensorDataAsSpan<long>().ToArray(),
+                var other => throw new NotSupportedException($"Output '{_allOutputNames[i]}' is {other}; batched scoring reads float and int64 outputs."),
+            };
+        }
+        return result;
     }
 
     /// <summary>Releases the ONNX Runtime session.</summary>

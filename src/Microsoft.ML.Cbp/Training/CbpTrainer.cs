@@ -108,6 +108,9 @@ public sealed class CbpTrainer : IDisposable
     /// <summary>One report per finished epoch.</summary>
     public IReadOnlyList<EpochReport> History => _history;
 
+    /// <summary>Called after every training step with the number of steps done in the current epoch (for progress within long epochs).</summary>
+    public Action<int>? BatchCompleted { get; set; }
+
     /// <summary>
     /// The weight learning rate of the next epoch: the base rate, times the schedule's drop factor, times the
     /// final annealing factor when the next epoch lies in the annealing phase of the budget.
@@ -202,6 +205,7 @@ public sealed class CbpTrainer : IDisposable
                 var (features, labels) = epochBatches.Current;
                 Step(features, labels, learningRate, u, lossSum, penaltySum);
                 batches++;
+                BatchCompleted?.Invoke(batches);
             }
         }
         if (batches == 0)

@@ -1,0 +1,44 @@
+using Microsoft.ML.Cbp.Training;
+
+namespace Microsoft.ML.Cbp;
+
+/// <summary>The phase a <see cref="CbpProgressReport"/> belongs to.</summary>
+public enum CbpPhase
+{
+    /// <summary>Reading the training (and validation) data into memory.</summary>
+    LoadingData,
+
+    /// <summary>Float training before CBP.</summary>
+    Pretraining,
+
+    /// <summary>Constrained backpropagation.</summary>
+    Cbp,
+
+    /// <summary>Projection onto the levels and export of the compact model.</summary>
+    Exporting,
+}
+
+/// <summary>
+/// Progress of <see cref="CbpQuantizeEstimator.Fit"/>: at the end of every epoch (<see cref="Epoch"/> is set) and, in long
+/// epochs, every few seconds within it (<see cref="Epoch"/> is null and <see cref="Batch"/> counts the batches done).
+/// </summary>
+/// <param name="Phase">What is running.</param>
+/// <param name="EpochNumber">1-based epoch of the phase.</param>
+/// <param name="Epochs">The phase's epoch budget.</param>
+/// <param name="Batch">Mini-batches done in the epoch.</param>
+/// <param name="Batches">Mini-batches per epoch.</param>
+/// <param name="Epoch">The finished epoch's report (loss, validation accuracy, CFS, g, multipliers, seconds), or null within an epoch.</param>
+public sealed record CbpProgressReport(CbpPhase Phase, int EpochNumber, int Epochs, int Batch, int Batches, EpochReport? Epoch)
+{
+    /// <summary>One line for logs.</summary>
+    public override string ToString()
+    {
+        if (Epoch is not { } e)
+        {
+            return $"{Phase} epoch {EpochNumber}/{Epochs}: batch {Batch}/{Batches}";
+        }
+        string validation = e.ValidationAccuracy is double a ? $", validation accuracy {a:P2}" : e.ValidationLoss is double l ? $", validation loss {l:G4}" : "";
+        string constraint = Phase == CbpPhase.Cbp ? $", CFS {e.Cfs:G3} (scale-normalised {e.NormalizedCfs:G3}), on level {e.FractionOnLevel:P1}, g {e.G}, multipliers mean {e.MultiplierMean:G3} max {e.MultiplierMax:G3}" : "";
+        return $"{Phase} epoch {EpochNumber}/{Epochs}: loss {e.TaskLoss:G4}{validation}{constraint}, {e.Seconds:F1} s";
+    }
+}

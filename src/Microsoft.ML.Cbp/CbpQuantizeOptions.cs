@@ -1,0 +1,205 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+
+namespace Microsoft.ML.Cbp;
+
+/// <summary>Where the network trains.</summary>
+public enum CbpTrainingDevice
+{
+    /// <summary>CUDA when TorchSharp sees a GPU (and a CUDA libtorch backend is referenced), otherwise the CPU.</summary>
+    Auto,
+
+    /// <summary>Always the CPU (deterministic for a given seed).</summary>
+    Cpu,
+
+    /// <summary>CUDA; fails when no GPU is usable.</summary>
+    Cuda,
+}
+
+/// <summary>
+/// Options of <see cref="CbpCatalog.CbpQuantize(TransformsCatalog, CbpQuantizeOptions)"/>: what to train, on which
+/// columns, under which weight constraint, and how the result is scored.
+/// </summary>
+/// <remarks>
+/// Give either <see cref="Architecture"/> (a built-in network trained from scratch: float pre-training, then CBP) or a
+/// pretrained float ONNX model through <see cref="PretrainedModelPath"/> or <see cref="PretrainedModelBytes"/> (the
+/// paper's post-training case: CBP starts from its weights). When neither is set, a small CNN is used for inputs of
+/// shape [channels, height, width] and an MLP otherwise.
+/// </remarks>
+public sealed class CbpQuantizeOptions
+{
+    /// <summary>The feature column: a known-size vector of Single. Default "Features".</summary>
+    public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>The label column: a key (multiclass), Boolean (binary) or Single (regression). Default "Label".</summary>
+    public string LabelColumnName { get; set; } = "Label";
+
+    /// <summary>
+    /// How the network sees one feature vector, for example { 1, 28, 28 } for a grey 28x28 image (channels, height,
+    /// width, the order ImageAnalytics' ExtractPixels writes). Default null: the vector as it is ({ length }), or the
+    /// pretrained model's declared input shape.
+    /// </summary>
+    public int[]? InputShape { get; set; }
+
+    /// <summary>A built-in network trained from scratch. Default null (see the remarks of this class).</summary>
+    public CbpArchitecture? Architecture { get; set; }
+
+    /// <summary>Path of a pretrained float ONNX model to quantize. Default null.</summary>
+    public string? PretrainedModelPath { get; set; }
+
+    /// <summary>The bytes of a pretrained float ONNX model to quantize. Default null.</summary>
+    public byte[]? PretrainedModelBytes { get; set; }
+
+    /// <summary>The pretrained model's data input; default null: its only input that is not an initializer.</summary>
+    public string? InputNodeName { get; set; }
+
+    /// <summary>The pretrained model's output to train and score (logits for classification); default null: its first output.</summary>
+    public string? OutputNodeName { get; set; }
+
+    /// <summary>The level set of the constrained weights. Default <see cref="WeightConstraint.Binary"/>.</summary>
+    public WeightConstraint Constraint { get; set; } = WeightConstraint.Binary;
+
+    /// <summary>Keep the first and the last weight layer in float, as the paper does. Default true.</summary>
+    public bool KeepFirstAndLastLayersFloat { get; set; } = true;
+
+    /// <summary>Weight initializers (ONNX names) to keep in float besides the first and last. Default none.</summary>
+    public IList<string> FloatLayers { get; set; } = new List<string>();
+
+    /// <summary>
+    /// Float training epochs before CBP. Default null: 10 for a built-in <see cref="Architecture"/>, 0 for a pretrained
+    /// model. With validation data, training stops early after 3 epochs without a better validation loss and keeps the
+    /// best weights.
+    /// </summary>
+    public int? PretrainEpochs { get; set; }
+
+    /// <summary>Learning rate of the float pre-training (SGD with momentum 0.9). Default 0.05.</summary>
+    public double PretrainLearningRate { get; set; } = 0.05;
+
+    /// <summary>CBP epochs (passes over the training data). Default 20.</summary>
+    public int Epochs { get; set; } = 20;
+
+    /// <summary>
+    /// CBP's schedule (plateau detection, multiplier updates, window narrowing) works per schedule epoch; each pass over
+    /// the data is split into this many. Default 4, so that the window narrows far enough within a budget of tens of
+    /// passes (the paper's ImageNet runs had hundreds of epochs). Progress is reported per schedule epoch.
+    /// </summary>
+    public int ScheduleEpochsPerPass { get; set; } = 4;
+
+    /// <summary>Weight learning rate of CBP (SGD with momentum 0.9). Default 0.01.</summary>
+    public double LearningRate { get; set; } = 0.01;
+
+    /// <summary>
+    /// Adam learning rate of the Lagrange-multiplier ascent. Default 0.1 (the paper's 1e-4 suits hundreds of ImageNet
+    /// epochs; see the engine's <see cref="Training.CbpTrainerOptions.MultiplierLearningRate"/>).
+    /// </summary>
+    public double MultiplierLearningRate { get; set; } = 0.1;
+
+    /// <summary>A multiplier update happens at the latest after this many epochs without one. Default 2 (paper: 20).</summary>
+    public int MultiplierUpdatePeriod { get; set; } = 2;
+
+    /// <summary>Fraction of the CBP epochs at the end over which the learning rate anneals to 0. Default 0.25.</summary>
+    public double FinalAnnealFraction { get; set; } = 0.25;
+
+    /// <summary>Mini-batch size of training. Default 64.</summary>
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>Rows per ONNX Runtime run when scoring. Default 256.</summary>
+    public int ScoringBatchSize { get; set; } = 256;
+
+    /// <summary>Data to report validation loss and accuracy on after every epoch (and to stop pre-training early). Default null.</summary>
+    public IDataView? ValidationData { get; set; }
+
+    /// <summary>Seed of initialisation and shuffling. Default null: the MLContext's seed, or 1 when it has none.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Where the network trains. Default <see cref="CbpTrainingDevice.Auto"/>.</summary>
+    public CbpTrainingDevice TrainingDevice { get; set; } = CbpTrainingDevice.Auto;
+
+    /// <summary>GPU on which ONNX Runtime scores (CUDA execution provider). Default null: the MLContext's GpuDeviceId, or the CPU.</summary>
+    public int? GpuDeviceId { get; set; }
+
+    /// <summary>Score on the CPU when the GPU cannot be used. Default null: the MLContext's FallbackToCpu.</summary>
+    public bool? FallbackToCpu { get; set; }
+
+    /// <summary>How <see cref="CbpQuantizeTransformer.SaveOnnx"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.</summary>
+    public WeightStorage WeightStorage { get; set; } = WeightStorage.Int4;
+
+    /// <summary>Receives progress: one report per epoch, and within long epochs every few seconds. Default null.</summary>
+    public Action<CbpProgressReport>? Progress { get; set; }
+
+    /// <summary>Cancels training between mini-batches (Fit then throws <see cref="OperationCanceledException"/>). Default none.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    public void Validate()
+    {
+        RequireName(FeatureColumnName, nameof(FeatureColumnName));
+        RequireName(LabelColumnName, nameof(LabelColumnName));
+        int sources = (Architecture is null ? 0 : 1) + (PretrainedModelPath is null ? 0 : 1) + (PretrainedModelBytes is null ? 0 : 1);
+        if (sources > 1)
+        {
+            throw new ArgumentException("Set only one of Architecture, PretrainedModelPath and PretrainedModelBytes.", nameof(Architecture));
+        }
+        if (InputShape is { } shape && (shape.Length == 0 || shape.Any(d => d < 1)))
+        {
+            throw new ArgumentException($"InputShape must list positive dimensions, for example {{ 1, 28, 28 }}; got [{string.Join(", ", shape)}].", nameof(InputShape));
+        }
+        if (Constraint is null)
+        {
+            throw new ArgumentException("Constraint must be set, for example WeightConstraint.Binary.", nameof(Constraint));
+        }
+        if (FloatLayers is null)
+        {
+            throw new ArgumentException("FloatLayers must be a list (empty for none).", nameof(FloatLayers));
+        }
+        if (PretrainEpochs is int p && p < 0)
+        {
+            throw new ArgumentException($"PretrainEpochs must be 0 or more; got {p}.", nameof(PretrainEpochs));
+        }
+        Positive(Epochs, nameof(Epochs));
+        Positive(ScheduleEpochsPerPass, nameof(ScheduleEpochsPerPass));
+        Positive(PretrainLearningRate, nameof(PretrainLearningRate));
+        Positive(LearningRate, nameof(LearningRate));
+        if (!(MultiplierLearningRate >= 0) || double.IsInfinity(MultiplierLearningRate))
+        {
+            throw new ArgumentException($"MultiplierLearningRate must be 0 or more; got {MultiplierLearningRate}.", nameof(MultiplierLearningRate));
+        }
+        Positive(MultiplierUpdatePeriod, nameof(MultiplierUpdatePeriod));
+        if (!(FinalAnnealFraction >= 0 && FinalAnnealFraction <= 1))
+        {
+            throw new ArgumentException($"FinalAnnealFraction must be in [0, 1]; got {FinalAnnealFraction}.", nameof(FinalAnnealFraction));
+        }
+        Positive(BatchSize, nameof(BatchSize));
+        Positive(ScoringBatchSize, nameof(ScoringBatchSize));
+        if (!Enum.IsDefined(TrainingDevice))
+        {
+            throw new ArgumentException($"TrainingDevice {TrainingDevice} is not Auto, Cpu or Cuda.", nameof(TrainingDevice));
+        }
+        if (GpuDeviceId is int g && g < 0)
+        {
+            throw new ArgumentException($"GpuDeviceId must be 0 or more (or null for the CPU); got {g}.", nameof(GpuDeviceId));
+        }
+        if (!Enum.IsDefined(WeightStorage))
+        {
+            throw new ArgumentException($"WeightStorage {WeightStorage} is not Float32, Int8, Int4 or Int2.", nameof(WeightStorage));
+        }
+    }
+
+    private static void RequireName(string name, string option)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            throw new ArgumentException($"{option} must name a column.", option);
+        }
+    }
+
+    private static void Positive(double value, string option)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+        {
+            throw new ArgumentException($"{option} must be greater than 0; got {value}.", option);
+        }
+    }
+}

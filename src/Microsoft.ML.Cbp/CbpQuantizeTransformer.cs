@@ -1,0 +1,207 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Cbp.Data;
+using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Scoring;
+using Microsoft.ML.Cbp.Training;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
+using Onnx;
+
+namespace Microsoft.ML.Cbp;
+
+/// <summary>
+/// A network trained by <see cref="CbpQuantizeEstimator"/>, scored by ONNX Runtime in batches (one <c>Run</c> per
+/// <see cref="CbpQuantizeOptions.ScoringBatchSize"/> rows) on the CUDA execution provider or the CPU.
+/// </summary>
+/// <remarks>
+/// <para><c>mlContext.Model.Save</c> writes it as ML.NET's standard <c>OnnxTransformer</c> (plus <c>MapValueToKey</c>
+/// for multiclass labels), with the quantized network inside the zip, so <c>mlContext.Model.Load</c> gives a model that
+/// plain ML.NET scores bit for bit alike, without this library. That loaded form scores one row per ONNX Runtime run;
+/// <c>mlContext.Model.LoadWithBatchedScoring</c> (<see cref="CbpModelOperations"/>) loads it with batched scoring restored.</para>
+/// <para>Prediction engines use the per-row form too (<see cref="GetRowToRowMapper"/>). Dispose the transformer to release
+/// its ONNX Runtime sessions.</para>
+/// </remarks>
+public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
+{
+    private readonly ITransformer _perRow;
+    private readonly OnnxScoringSession _session;
+    private readonly ScoringTask _task;
+    private readonly Array? _labelValues;
+    private readonly byte[] _compactOnnx;
+    private bool _disposed;
+
+    private CbpQuantizeTransformer(ITransformer perRow, OnnxScoringSession session, string featureColumn, ScoringTask task, Array? labelValues,
+        byte[] compactOnnx, int batchSize, CbpTrainingReport? report)
+    {
+        _perRow = perRow;
+        _session = session;
+        FeatureColumnName = featureColumn;
+        _task = task;
+        _labelValues = labelValues;
+        _compactOnnx = compactOnnx;
+        ScoringBatchSize = batchSize;
+        TrainingReport = report;
+    }
+
+    /// <summary>What training did (epochs, CFS, accuracies, sizes); null for a transformer loaded from a saved model.</summary>
+    public CbpTrainingReport? TrainingReport { get; }
+
+    /// <summary>The feature column the network reads.</summary>
+    public string FeatureColumnName { get; }
+
+    /// <summary>Rows per ONNX Runtime run in <see cref="Transform"/>.</summary>
+    public int ScoringBatchSize { get; }
+
+    /// <summary>"CUDA" or "CPU": the ONNX Runtime execution provider that scores batches.</summary>
+    public string ExecutionProvider => _session.ExecutionProvider;
+
+    /// <summary>Always true: the transformer maps rows one to one.</summary>
+    public bool IsRowToRowMapper => true;
+
+    /// <summary>
+    /// The ONNX model that <see cref="SaveOnnx"/> writes: for a fitted transformer the compact network (integer codes with
+    /// DequantizeLinear, batch dimension "N"); for one loaded by <see cref="CbpModelOperations.LoadWithBatchedScoring"/> the
+    /// batched scoring graph (the same network, codes decoded by Cast and Mul, with the Softmax and ArgMax head).
+    /// </summary>
+    public byte[] GetOnnxBytes() => (byte[])_compactOnnx.Clone();
+
+    /// <summary>
+    /// Writes the quantized network as a standalone ONNX model for other runtimes: input "input" [N, shape...], output the
+    /// network's logits (or value), constrained weights stored as integer codes plus a DequantizeLinear node, and
+    /// <c>cbp.*</c> metadata (constraint, levels, storage). The file is written to a temporary name and then moved.
+    /// </summary>
+    /// <param name="path">Destination file.</param>
+    public void SaveOnnx(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        OnnxModelFile.WriteAtomically(_compactOnnx, path);
+    }
+
+    /// <summary>The output schema: the input columns, then Score and (classification) PredictedLabel.</summary>
+    /// <param name="inputSchema">Schema of the data to score.</param>
+    /// <exception cref="ArgumentException">The feature column is missing or of the wrong type or size.</exception>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        var (width, _, _) = DataViewTensorReader.Inspect(inputSchema, FeatureColumnName, null);
+        if (width != _session.RowWidth)
+        {
+            throw new ArgumentException($"Feature column '{FeatureColumnName}' has {width} values per row; the model reads {_session.RowWidth}.", nameof(inputSchema));
+        }
+        return _perRow.GetOutputSchema(inputSchema);
+    }
+
+    /// <summary>Scores <paramref name="input"/> lazily, one ONNX Runtime run per batch of rows.</summary>
+    /// <param name="input">Data with the feature column.</param>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var schema = GetOutputSchema(input.Schema);
+        return new BatchedScoringDataView(input, schema, _session, FeatureColumnName, _task, _labelValues, ScoringBatchSize);
+    }
+
+    /// <summary>A row mapper (for prediction engines): the per-row ONNX Runtime form, which scores bit for bit like <see cref="Transform"/>.</summary>
+    /// <param name="inputSchema">Schema of the rows to map.</param>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        GetOutputSchema(inputSchema);
+        return _perRow.GetRowToRowMapper(inputSchema);
+    }
+
+    /// <summary>Saves the model as ML.NET's standard OnnxTransformer chain (see the remarks of this class).</summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => _perRow.Save(ctx);
+
+    /// <summary>Releases the ONNX Runtime sessions.</summary>
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _session.Dispose();
+            (_perRow as IDisposable)?.Dispose();
+        }
+    }
+
+    internal static CbpQuantizeTransformer Create(QuantizationTraining.Result result, string featureColumn, LabelKind kind, Array? labelValues,
+        int? gpuDeviceId, bool fallbackToCpu, int batchSize, Action<string> log)
+    {
+        var task = kind switch
+        {
+            LabelKind.Key => ScoringTask.Multiclass,
+            LabelKind.Boolean => ScoringTask.Binary,
+            _ => ScoringTask.Regression,
+        };
+        var onnxLabelValues = labelValues is null ? null
+            : ScoringGraph.LabelValues("labels", labelValues is ReadOnlyMemory<char>[] texts ? texts.Select(t => t.ToString()).ToArray() : labelValues);
+        var perRow = ScoringGraph.PerRow(result.Compact, result.InputName, result.OutputName, task, result.Outputs, featureColumn, onnxLabelValues);
+        var chain = PerRowChain(perRow, featureColumn, task, labelValues, gpuDeviceId, fallbackToCpu);
+        return FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
+    }
+
+    internal static CbpQuantizeTransformer FromPerRow(ModelProto perRow, ITransformer chain, string featureColumn, byte[] compactOnnx,
+        int? gpuDeviceId, bool fallbackToCpu, int batchSize, CbpTrainingReport? report, Action<string>? log)
+    {
+        var (task, _, _) = ScoringGraph.Describe(perRow);
+        var batched = OnnxModelFile.ToBytes(ScoringGraph.ToBatched(perRow));
+        var session = OnnxScoringSession.Create(batched, gpuDeviceId, fallbackToCpu, log);
+        return new CbpQuantizeTransformer(chain, session, featureColumn, task, ScoringGraph.ReadLabelValues(perRow), compactOnnx, batchSize, report);
+    }
+
+    /// <summary>The plain ML.NET chain that scores the per-row graph: OnnxTransformer, then MapValueToKey for multiclass.</summary>
+    private static ITransformer PerRowChain(ModelProto perRow, string featureColumn, ScoringTask task, Array? labelValues, int? gpuDeviceId, bool fallbackToCpu)
+    {
+        var context = new MLContext();
+        var outputs = task == ScoringTask.Regression ? new[] { ScoringGraph.ScoreOutput } : new[] { ScoringGraph.ScoreOutput, ScoringGraph.PredictedLabelOutput };
+        using var stream = new MemoryStream(OnnxModelFile.ToBytes(perRow));
+        var onnx = context.Transforms.ApplyOnnxModel(outputs, new[] { featureColumn }, stream, gpuDeviceId, fallbackToCpu);
+        var empty = context.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), SchemaFor(featureColumn, (int)RowWidth(perRow)));
+        var onnxTransformer = onnx.Fit(empty);
+        var transformers = new List<ITransformer> { onnxTransformer };
+        if (task == ScoringTask.Multiclass)
+        {
+            var keys = KeyData(context, labelValues!);
+            transformers.Add(context.Transforms.Conversion.MapValueToKey(ScoringGraph.PredictedLabelOutput, ScoringGraph.PredictedLabelOutput, keyData: keys)
+                .Fit(onnxTransformer.Transform(empty)));
+        }
+        return new TransformerChain<ITransformer>(transformers.ToArray());
+    }
+
+    private static long RowWidth(ModelProto perRow) => ScoringGraph.Describe(perRow).InputShape.Aggregate(1L, (a, b) => a * b);
+
+    private static SchemaDefinition SchemaFor(string featureColumn, int width)
+    {
+        var definition = SchemaDefinition.Create(typeof(FeatureRow));
+        definition[0].ColumnName = featureColumn;
+        definition[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, width);
+        return definition;
+    }
+
+    private static IDataView KeyData(MLContext context, Array values) => values switch
+    {
+        ReadOnlyMemory<char>[] texts => KeyData(context, texts.Select(t => t.ToString()).ToArray()),
+        string[] v => KeyData(context, v),
+        float[] v => KeyData(context, v),
+        double[] v => KeyData(context, v),
+        int[] v => KeyData(context, v),
+        long[] v => KeyData(context, v),
+        uint[] v => KeyData(context, v),
+        _ => throw new ArgumentException($"Key values of type {values.GetType().GetElementType()?.Name} are not supported.", nameof(values)),
+    };
+
+    private static IDataView KeyData<T>(MLContext context, T[] values) =>
+        context.Data.LoadFromEnumerable(values.Select(v => new KeyRow<T> { Value = v }));
+
+    private sealed class KeyRow<T>
+    {
+        public T Value { get; set; } = default!;
+    }
+
+    private sealed class FeatureRow
+    {
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+}

@@ -1,0 +1,56 @@
+using System.Collections.Generic;
+using Microsoft.ML.Cbp.Training;
+
+namespace Microsoft.ML.Cbp;
+
+/// <summary>What <see cref="CbpQuantizeEstimator.Fit"/> did and what it produced.</summary>
+public sealed record CbpTrainingReport
+{
+    /// <summary>The network trained ("SmallCnn", "Mlp(256-256)", or "pretrained").</summary>
+    public required string Network { get; init; }
+
+    /// <summary>The level set.</summary>
+    public required WeightConstraint Constraint { get; init; }
+
+    /// <summary>"CPU" or "CUDA": where TorchSharp trained.</summary>
+    public required string TrainingDevice { get; init; }
+
+    /// <summary>Training rows read (rows with a missing label are skipped and counted in <see cref="SkippedRows"/>).</summary>
+    public required int TrainingRows { get; init; }
+
+    /// <summary>Rows skipped for a missing label.</summary>
+    public required long SkippedRows { get; init; }
+
+    /// <summary>ONNX names of the constrained weight tensors.</summary>
+    public required IReadOnlyList<string> ConstrainedLayers { get; init; }
+
+    /// <summary>One report per float pre-training epoch.</summary>
+    public required IReadOnlyList<EpochReport> Pretraining { get; init; }
+
+    /// <summary>One report per CBP schedule epoch (<see cref="CbpQuantizeOptions.ScheduleEpochsPerPass"/> per pass over the data).</summary>
+    public required IReadOnlyList<EpochReport> Cbp { get; init; }
+
+    /// <summary>Validation accuracy of the float network before CBP (classification with validation data), else null.</summary>
+    public double? FloatValidationAccuracy { get; init; }
+
+    /// <summary>Validation accuracy of the constrained network after the final projection, else null.</summary>
+    public double? ValidationAccuracy { get; init; }
+
+    /// <summary>CFS before the final projection (mean distance of a latent weight to its level, in weight units).</summary>
+    public required double FinalCfs { get; init; }
+
+    /// <summary>Scale-normalised CFS before the final projection.</summary>
+    public required double FinalNormalizedCfs { get; init; }
+
+    /// <summary>Fraction of latent weights on their level before the final projection.</summary>
+    public required double FractionOnLevel { get; init; }
+
+    /// <summary>Bytes of the network as a float ONNX model.</summary>
+    public required long FloatModelBytes { get; init; }
+
+    /// <summary>Bytes of the compact ONNX model that <see cref="CbpQuantizeTransformer.SaveOnnx"/> writes.</summary>
+    public required long CompactModelBytes { get; init; }
+
+    /// <summary>Wall-clock seconds of the whole Fit.</summary>
+    public required double Seconds { get; init; }
+}

@@ -1,0 +1,291 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.Cbp.Data;
+using Microsoft.ML.Cbp.Onnx;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Training;
+
+/// <summary>
+/// What <see cref="CbpQuantizeEstimator"/> does with the data once it is in memory: build or load the network, float
+/// pre-training with early stopping, CBP, the final projection, and the compact export.
+/// </summary>
+internal static class QuantizationTraining
+{
+    private const int EarlyStoppingPatience = 3;
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
+    internal sealed record Result(ModelProto Compact, string InputName, string OutputName, int Outputs, long[] RowShape, CbpTrainingReport Report);
+
+    public static Result Run(CbpQuantizeOptions options, DataViewTensors train, DataViewTensors? validation, long seed, Action<CbpProgressReport> progress)
+    {
+        var clock = Stopwatch.StartNew();
+        var device = ChooseDevice(options.TrainingDevice);
+        random.manual_seed(seed);
+        int outputs = train.LabelKind switch
+        {
+            LabelKind.Key => train.ClassCount,
+            LabelKind.Boolean => 2,
+            _ => 1,
+        };
+        var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
+        using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
+        CheckOutputs(module, rowShape, outputs, options);
+        module.to(device);
+
+        Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single
+            ? (o, l) => nn.functional.mse_loss(o.reshape(-1), l)
+            : (o, l) => nn.functional.cross_entropy(o, l);
+        using var trainSource = Source(train, rowShape, options.BatchSize, shuffle: true, seed, device);
+        using var validationSource = validation is null ? null : Source(validation, rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
+        int batches = (int)((train.RowCount + options.BatchSize - 1) / options.BatchSize);
+
+        int pretrainEpochs = options.PretrainEpochs ?? (options.Architecture is null && (options.PretrainedModelPath ?? (object?)options.PretrainedModelBytes) is not null ? 0 : 10);
+        var pretraining = Pretrain(module, loss, trainSource, validationSource, pretrainEpochs, options, batches, progress);
+        double? floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
+
+        var selected = ConstrainedInitializerSelection.Select(model, options.KeepFirstAndLastLayersFloat, exclude: options.FloatLayers);
+        if (selected.Count == 0)
+        {
+            throw new ArgumentException(
+                $"The network has no weight layer left to constrain (candidates: {string.Join(", ", ConstrainedInitializerSelection.Candidates(model))}); " +
+                "set KeepFirstAndLastLayersFloat = false or remove names from FloatLayers.", nameof(options));
+        }
+        int steps = Math.Min(options.ScheduleEpochsPerPass, batches);
+        int scheduleEpochs = options.Epochs * steps;
+        int batchesPerStep = (batches + steps - 1) / steps;
+        var trainerOptions = new CbpTrainerOptions
+        {
+            Mode = TrainingMode.Cbp,
+            Epochs = scheduleEpochs,
+            BatchesPerEpoch = batchesPerStep,
+            LearningRate = options.LearningRate,
+            MultiplierLearningRate = options.MultiplierLearningRate,
+            MultiplierUpdatePeriod = options.MultiplierUpdatePeriod,
+            FinalAnnealFraction = options.FinalAnnealFraction,
+        };
+        using var trainer = new CbpTrainer(module, loss, selected.Select(module.MemberName), options.Constraint, trainerOptions);
+        var cbp = new List<EpochReport>();
+        for (int epoch = 1; epoch <= scheduleEpochs; epoch++)
+        {
+            trainer.BatchCompleted = Throttled(progress, CbpPhase.Cbp, epoch, scheduleEpochs, batchesPerStep);
+            var report = trainer.TrainEpoch(trainSource, options.CancellationToken);
+            report = WithValidation(report, module, loss, validationSource);
+            cbp.Add(report);
+            progress(new CbpProgressReport(CbpPhase.Cbp, epoch, scheduleEpochs, report.Batches, report.Batches, report));
+        }
+
+        progress(new CbpProgressReport(CbpPhase.Exporting, scheduleEpochs, scheduleEpochs, batches, batches, null));
+        var statistics = trainer.MeasureConstraint();
+        trainer.ProjectToLevels();
+        double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
+        var constrained = trainer.ConstrainedParameters
+            .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), options.Constraint, p.Scale.cpu().data<float>().ToArray()))
+            .ToList();
+        module.to(CPU);
+        var compact = QuantizedOnnxExporter.Export(module, constrained, options.WeightStorage);
+        var floatModel = QuantizedOnnxExporter.Export(module, Array.Empty<QuantizedInitializer>(), WeightStorage.Float32);
+        DeclareRowShape(compact, module.Input.Name, rowShape);
+
+        var summary = new CbpTrainingReport
+        {
+            Network = network,
+            Constraint = options.Constraint,
+            TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
+            TrainingRows = train.RowCount,
+            SkippedRows = train.SkippedRows,
+            ConstrainedLayers = selected,
+            Pretraining = pretraining,
+            Cbp = cbp,
+            FloatValidationAccuracy = floatAccuracy,
+            ValidationAccuracy = accuracy,
+            FinalCfs = statistics.Cfs,
+            FinalNormalizedCfs = statistics.NormalizedCfs,
+            FractionOnLevel = statistics.FractionOnLevel,
+            FloatModelBytes = OnnxModelFile.ToBytes(floatModel).Length,
+            CompactModelBytes = OnnxModelFile.ToBytes(compact).Length,
+            Seconds = clock.Elapsed.TotalSeconds,
+        };
+        return new Result(compact, module.Input.Name, module.OutputName, outputs, rowShape, summary);
+    }
+
+    private static Device ChooseDevice(CbpTrainingDevice choice)
+    {
+        bool cuda = choice != CbpTrainingDevice.Cpu && cuda_is_available();
+        if (choice == CbpTrainingDevice.Cuda && !cuda)
+        {
+            throw new InvalidOperationException(
+                "TrainingDevice is Cuda but TorchSharp sees no usable GPU; reference a CUDA libtorch backend (TorchSharp-cuda-linux or TorchSharp-cuda-windows) on a machine with an NVIDIA GPU, or use TrainingDevice.Auto.");
+        }
+        return cuda ? CUDA : CPU;
+    }
+
+    private static bool cuda_is_available()
+    {
+        try
+        {
+            return torch.cuda.is_available();
+        }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException or DllNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    private static (ModelProto Model, string Network) LoadOrBuild(CbpQuantizeOptions options, int width, int outputs, long seed, out long[] rowShape)
+    {
+        long[]? requested = options.InputShape?.Select(d => (long)d).ToArray();
+        if (options.PretrainedModelPath is not null || options.PretrainedModelBytes is not null)
+        {
+            var model = options.PretrainedModelBytes is { } bytes
+                ? OnnxModelFile.Parse(bytes, "PretrainedModelBytes")
+                : OnnxModelFile.Load(options.PretrainedModelPath!);
+            var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet();
+            var input = model.Graph.Input.FirstOrDefault(i => !initializers.Contains(i.Name))
+                ?? throw new ArgumentException("The pretrained model has no data input.", nameof(options));
+            if (options.InputNodeName is { } name && name != input.Name)
+            {
+                throw new ArgumentException($"InputNodeName '{name}' is not the pretrained model's data input; its data input is '{input.Name}'.", nameof(options));
+            }
+            var declared = input.Type?.TensorType?.Shape?.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+            rowShape = requested ?? (declared is { Length: > 0 } && declared.All(d => d > 0) ? declared : new long[] { width });
+            CheckWidth(rowShape, width, options);
+            return (model, "pretrained");
+        }
+        rowShape = requested ?? new long[] { width };
+        CheckWidth(rowShape, width, options);
+        var architecture = options.Architecture ?? (rowShape.Length == 3 ? CbpArchitecture.SmallCnn() : CbpArchitecture.Mlp());
+        return (architecture.Build(rowShape, outputs, seed), architecture.Name);
+    }
+
+    private static void CheckWidth(long[] rowShape, int width, CbpQuantizeOptions options)
+    {
+        long product = rowShape.Aggregate(1L, (a, b) => a * b);
+        if (product != width)
+        {
+            throw new ArgumentException(
+                $"InputShape [{string.Join(", ", rowShape)}] holds {product} values but feature column '{options.FeatureColumnName}' has {width}.", nameof(options));
+        }
+    }
+
+    private static void CheckOutputs(OnnxGraphModule module, long[] rowShape, int outputs, CbpQuantizeOptions options)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        module.eval();
+        var output = module.forward(zeros(new long[] { 2 }.Concat(rowShape).ToArray()));
+        module.train();
+        long perRow = output.numel() / 2;
+        if (output.dim() != 2 || perRow != outputs)
+        {
+            throw new ArgumentException(
+                $"Network output '{module.OutputName}' has shape [{string.Join(", ", output.shape)}] for 2 rows; the label column '{options.LabelColumnName}' needs [rows, {outputs}]" +
+                (options.Architecture is null ? " (choose the logits with OutputNodeName)." : "."), nameof(options));
+        }
+    }
+
+    private static InMemoryBatchSource Source(DataViewTensors data, long[] rowShape, int batchSize, bool shuffle, long seed, Device device)
+    {
+        using var features = tensor(data.Features).reshape(new long[] { data.RowCount }.Concat(rowShape).ToArray());
+        using var labels = data.ClassLabels is { } classes ? tensor(classes) : tensor(data.TargetLabels!);
+        return new InMemoryBatchSource(features, labels, batchSize, shuffle, seed, device);
+    }
+
+    private static List<EpochReport> Pretrain(
+        OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, InMemoryBatchSource train, InMemoryBatchSource? validation,
+        int epochs, CbpQuantizeOptions options, int batches, Action<CbpProgressReport> progress)
+    {
+        var reports = new List<EpochReport>();
+        if (epochs == 0)
+        {
+            return reports;
+        }
+        using var trainer = new CbpTrainer(module, loss, Array.Empty<string>(), options.Constraint,
+            new CbpTrainerOptions { Mode = TrainingMode.Float, Epochs = epochs, LearningRate = options.PretrainLearningRate });
+        Dictionary<string, Tensor>? best = null;
+        double bestLoss = double.PositiveInfinity;
+        int sinceBest = 0;
+        try
+        {
+            for (int epoch = 1; epoch <= epochs; epoch++)
+            {
+                trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches);
+                var report = WithValidation(trainer.TrainEpoch(train, options.CancellationToken), module, loss, validation);
+                reports.Add(report);
+                progress(new CbpProgressReport(CbpPhase.Pretraining, epoch, epochs, report.Batches, report.Batches, report));
+                if (report.ValidationLoss is double validationLoss)
+                {
+                    if (validationLoss < bestLoss)
+                    {
+                        bestLoss = validationLoss;
+                        sinceBest = 0;
+                        Release(best);
+                        best = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+                    }
+                    else if (++sinceBest >= EarlyStoppingPatience)
+                    {
+                        break;
+                    }
+                }
+            }
+            if (best is not null)
+            {
+                module.load_state_dict(best);
+            }
+        }
+        finally
+        {
+            Release(best);
+        }
+        return reports;
+    }
+
+    private static void Release(Dictionary<string, Tensor>? state)
+    {
+        foreach (var t in state?.Values ?? Enumerable.Empty<Tensor>())
+        {
+            t.Dispose();
+        }
+    }
+
+    private static EpochReport WithValidation(EpochReport report, OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, InMemoryBatchSource? validation)
+    {
+        if (validation is null)
+        {
+            return report;
+        }
+        var (validationLoss, accuracy) = ModelEvaluation.Evaluate(module, loss, validation);
+        return report with { ValidationLoss = validationLoss, ValidationAccuracy = accuracy };
+    }
+
+    private static Action<int> Throttled(Action<CbpProgressReport> progress, CbpPhase phase, int epoch, int epochs, int batches)
+    {
+        var clock = Stopwatch.StartNew();
+        return batch =>
+        {
+            if (clock.Elapsed >= ProgressInterval && batch < batches)
+            {
+                clock.Restart();
+                progress(new CbpProgressReport(phase, epoch, epochs, batch, batches, null));
+            }
+        };
+    }
+
+    private static void DeclareRowShape(ModelProto model, string inputName, long[] rowShape)
+    {
+        var input = model.Graph.Input.First(i => i.Name == inputName);
+        input.Type ??= new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = OnnxTensorConversion.DataTypes.Float } };
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in rowShape)
+        {
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        }
+        input.Type.TensorType.Shape = shape;
+    }
+}
