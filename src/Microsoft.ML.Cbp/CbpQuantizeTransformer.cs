@@ -33,6 +33,12 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     private readonly byte[] _compactOnnx;
     private bool _disposed;
 
+    /// <summary>The batched scoring graph that <see cref="Transform"/> runs.</summary>
+    internal byte[] BatchedScoringGraph { get; private init; } = Array.Empty<byte>();
+
+    /// <summary>The per-row scoring graph that the saved OnnxTransformer runs.</summary>
+    internal byte[] PerRowScoringGraph { get; private init; } = Array.Empty<byte>();
+
     private CbpQuantizeTransformer(ITransformer perRow, OnnxScoringSession session, string featureColumn, ScoringTask task, Array? labelValues,
         byte[] compactOnnx, int batchSize, CbpTrainingReport? report)
     {
@@ -148,7 +154,11 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         var (task, _, _) = ScoringGraph.Describe(perRow);
         var batched = OnnxModelFile.ToBytes(ScoringGraph.ToBatched(perRow));
         var session = OnnxScoringSession.Create(batched, gpuDeviceId, fallbackToCpu, log);
-        return new CbpQuantizeTransformer(chain, session, featureColumn, task, ScoringGraph.ReadLabelValues(perRow), compactOnnx, batchSize, report);
+        return new CbpQuantizeTransformer(chain, session, featureColumn, task, ScoringGraph.ReadLabelValues(perRow), compactOnnx, batchSize, report)
+        {
+            BatchedScoringGraph = batched,
+            PerRowScoringGraph = OnnxModelFile.ToBytes(perRow),
+        };
     }
 
     /// <summary>The plain ML.NET chain that scores the per-row graph: OnnxTransformer, then MapValueToKey for multiclass.</summary>

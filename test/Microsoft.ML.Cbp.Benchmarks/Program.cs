@@ -18,6 +18,14 @@ internal static class Program
         bool quick = args.Contains("--quick");
         string suite = ArgValue(args, "--suite") ?? "all";
         string folder = Path.Combine(FindRepoRoot(), "docs", "benchmarks");
+        if (suite is "all" or "scoring")
+        {
+            Write(Path.Combine(folder, "scoring.md"), ScoringBenchmark.Run(quick));
+            if (suite == "scoring")
+            {
+                return 0;
+            }
+        }
         if (suite is "all" or "onnx-export")
         {
             string exportReport = OnnxExportBenchmark.Run(quick, FindRepoRoot());

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading.Tasks;
 using Microsoft.ML.Cbp.Onnx;
 using Microsoft.ML.Data;
 
@@ -80,6 +81,8 @@ internal sealed class BatchedScoringDataView : IDataView
         private readonly int _width;
         private readonly int _rowWidth;
         private VBuffer<float> _buffer;
+        private float[]? _rows;
+        private Task<(float[] Scores, long[] Classes, int Count)>? _next;
         private float[] _scores = Array.Empty<float>();
         private long[] _classes = Array.Empty<long>();
         private long _position = -1;
@@ -147,6 +150,14 @@ internal sealed class BatchedScoringDataView : IDataView
         {
             if (disposing)
             {
+                // Let a background batch finish before its cursor goes away; its result (or error) is no longer wanted.
+                try
+                {
+                    _next?.Wait();
+                }
+                catch (AggregateException)
+                {
+                }
                 _main.Dispose();
                 _features?.Dispose();
             }
@@ -189,7 +200,28 @@ internal sealed class BatchedScoringDataView : IDataView
 
         private void ScoreNextBatch()
         {
-            var rows = new float[_parent._batchSize * _rowWidth];
+            // The batch after this one is read and scored in the background while the caller consumes this one.
+            var (scores, classes, count) = (_next ?? Task.FromResult(ReadAndScore())).GetAwaiter().GetResult();
+            _next = null;
+            if (count == 0)
+            {
+                throw new InvalidOperationException("The input data returned fewer rows to the feature cursor than to the row cursor; batched scoring needs a data view whose cursors agree.");
+            }
+            _scores = scores;
+            _classes = classes;
+            _blockStart = _position;
+            _blockEnd = _position + count;
+            if (count == _parent._batchSize)
+            {
+                _next = Task.Run(ReadAndScore);
+            }
+        }
+
+        private (float[] Scores, long[] Classes, int Count) ReadAndScore()
+        {
+            // One input buffer per cursor (a batch of 784-float rows is a large-object-heap array: allocating one per
+            // batch costs more than the copy); the last, shorter batch gets its own exact-size buffer.
+            var rows = _rows ??= new float[_parent._batchSize * _rowWidth];
             int count = 0;
             while (count < _parent._batchSize && _features!.MoveNext())
             {
@@ -199,17 +231,15 @@ internal sealed class BatchedScoringDataView : IDataView
             }
             if (count == 0)
             {
-                throw new InvalidOperationException("The input data returned fewer rows to the feature cursor than to the row cursor; batched scoring needs a data view whose cursors agree.");
+                return (Array.Empty<float>(), Array.Empty<long>(), 0);
             }
             if (count < _parent._batchSize)
             {
-                Array.Resize(ref rows, count * _rowWidth);
+                rows = rows.AsSpan(0, count * _rowWidth).ToArray();
             }
             var outputs = _parent._session.ScoreBatch(rows, count);
-            _scores = (float[])outputs[ScoringGraph.ScoreOutput];
-            _classes = _parent._task == ScoringTask.Regression ? Array.Empty<long>() : (long[])outputs[ScoringGraph.ClassOutput];
-            _blockStart = _position;
-            _blockEnd = _position + count;
+            var classes = _parent._task == ScoringTask.Regression ? Array.Empty<long>() : (long[])outputs[ScoringGraph.ClassOutput];
+            return ((float[])outputs[ScoringGraph.ScoreOutput], classes, count);
         }
     }
 }
