@@ -57,5 +57,5 @@ public static class CbpCatalog
 
     /// <summary>The MLContext's environment (its log, seed and GPU settings), which ML.NET keeps internal.</summary>
     internal static IHostEnvironment? Environment(object catalog) =>
-        catalog.GetType().GetProperty("Environment", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Instance)?.GetValue(catalog) as IHostEnvironment;
+        catalog.GetType().GetField("_env", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(catalog) as IHostEnvironment;
 }

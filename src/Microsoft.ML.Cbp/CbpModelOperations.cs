@@ -38,7 +38,7 @@ public static class CbpModelOperations
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var model = catalog.Load(filePath, out inputSchema);
         var environment = CbpCatalog.Environment(catalog);
-        int? gpu = gpuDeviceId ?? environment?.GetType().GetProperty("GpuDeviceId")?.GetValue(environment) as int?;
+        int? gpu = gpuDeviceId ?? environment?.GetType().GetProperty("GpuDeviceId", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(environment) as int?;
         var scoringGraphs = ReadScoringGraphs(filePath);
         return Replace(model, Array.Empty<int>(), scoringGraphs, gpu, fallbackToCpu, batchSize);
     }

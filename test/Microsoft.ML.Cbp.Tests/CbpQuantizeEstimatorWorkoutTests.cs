@@ -226,6 +226,64 @@ public sealed class CbpQuantizeEstimatorWorkoutTests
         Assert.AreEqual(200, transformer.Transform(keyed.Transform(test)).GetColumn<float[]>("Score").Count());
     }
 
+    [TestMethod]
+    public void FitReportsToTheMlContextLogAndTheTransformerSaysWhichProviderScores()
+    {
+        var (ml, train, _) = Fashion(300);
+        var messages = new List<string>();
+        ml.Log += (_, e) =>
+        {
+            lock (messages)
+            {
+                messages.Add(e.Message);
+            }
+        };
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(train).Transform(train);
+        using var transformer = ml.Transforms.CbpQuantize(Tiny()).Fit(keyed);
+        Assert.AreEqual("CPU", transformer.ExecutionProvider, "no GPU was asked for");
+        lock (messages)
+        {
+            Assert.IsTrue(messages.Any(m => m.Contains("Pretraining epoch 1/1: loss", StringComparison.Ordinal)), "epoch reports reach MLContext.Log");
+            Assert.IsTrue(messages.Any(m => m.Contains("CFS", StringComparison.Ordinal)));
+            Assert.IsTrue(messages.Any(m => m.Contains("ONNX Runtime scores on the CPU execution provider", StringComparison.Ordinal)), "the provider is logged");
+        }
+    }
+
+    [TestMethod]
+    public void OnAGpuTheTransformerScoresWithCudaLikeTheCpu()
+    {
+        using (var probe = new OnnxGraphModuleHolder())
+        {
+            if (!OnnxScoringSessionTests.CudaAvailable(probe.Bytes))
+            {
+                Assert.Inconclusive("No CUDA GPU usable by ONNX Runtime on this machine.");
+            }
+        }
+        var (ml, train, test) = Fashion(300);
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(train);
+        var gpu = Tiny();
+        gpu.GpuDeviceId = 0;
+        gpu.FallbackToCpu = false;
+        using var onGpu = ml.Transforms.CbpQuantize(gpu).Fit(keyed.Transform(train));
+        using var onCpu = ml.Transforms.CbpQuantize(Tiny()).Fit(keyed.Transform(train));
+        Assert.AreEqual("CUDA", onGpu.ExecutionProvider);
+        var a = onGpu.Transform(keyed.Transform(test)).GetColumn<float[]>("Score").SelectMany(x => x).ToArray();
+        var b = onCpu.Transform(keyed.Transform(test)).GetColumn<float[]>("Score").SelectMany(x => x).ToArray();
+        Assert.AreEqual(b.Length, a.Length);
+        Assert.IsTrue(a.Zip(b).All(p => Math.Abs(p.First - p.Second) < 1e-4), "CUDA and CPU probabilities agree to 1e-4");
+    }
+
+    private sealed class OnnxGraphModuleHolder : IDisposable
+    {
+        private readonly OnnxGraphModule _module;
+
+        public OnnxGraphModuleHolder() => Bytes = OnnxScoringSessionTests.CompactSmallCnn(out _module);
+
+        public byte[] Bytes { get; }
+
+        public void Dispose() => _module.Dispose();
+    }
+
     /// <summary>The SchemaShape ML.NET derives from a data view (SchemaShape.Create is internal): captured by a probe at the end of a chain.</summary>
     private static SchemaShape ShapeOf(MLContext ml, IDataView data)
     {

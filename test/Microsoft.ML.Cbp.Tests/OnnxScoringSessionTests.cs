@@ -12,7 +12,7 @@ namespace Microsoft.ML.Cbp.Tests;
 [TestClass]
 public sealed class OnnxScoringSessionTests
 {
-    private static byte[] CompactSmallCnn(out OnnxGraphModule module)
+    internal static byte[] CompactSmallCnn(out OnnxGraphModule module)
     {
         var model = CbpArchitecture.SmallCnn(32).Build(new long[] { 1, 28, 28 }, 10, seed: 4);
         module = new OnnxGraphModule(model);
@@ -22,7 +22,7 @@ public sealed class OnnxScoringSessionTests
     }
 
     /// <summary>Whether ONNX Runtime can run on a CUDA GPU here (false on machines without one, such as CI).</summary>
-    private static bool CudaAvailable(byte[] model)
+    internal static bool CudaAvailable(byte[] model)
     {
         try
         {
