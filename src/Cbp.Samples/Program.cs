@@ -1,52 +1,97 @@
 using System;
 using System.Globalization;
+using System.IO;
 using System.Linq;
+using Cbp.Samples.FashionMnist;
 using Microsoft.ML.Cbp;
-using Microsoft.ML.Cbp.Training;
 using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Cbp.Samples;
 
 /// <summary>
-/// The main job, for now: the CBP engine on a synthetic task. Pre-trains a float MLP, then compares naive
-/// rounding (with and without batch-norm re-estimation), straight-through training and CBP from the same
-/// checkpoint with the same budget, and prints one table.
+/// The samples' command line: <c>dotnet run --project src/Cbp.Samples -c Release -- [sample] [options]</c>. The default
+/// sample is the main job, fashion-mnist.
 /// </summary>
 internal static class Program
 {
-    private const string Usage =
-        "usage: dotnet run --project src/Cbp.Samples -c Release -- [--constraint binary|ternary|onebitshift|twobitshift] [--epochs N] [--quick]";
+    private const string Usage = """
+        usage: dotnet run --project src/Cbp.Samples -c Release -- [sample] [options]
+
+        samples:
+          fashion-mnist   (default) a small CNN with binary weights on Fashion-MNIST: train, evaluate, save, reload,
+                          predict one image, batch-score the test set
+          engine          the CBP engine alone on a synthetic task: float, naive rounding, straight-through and CBP
+
+        options:
+          --constraint binary|ternary|onebitshift|twobitshift   the weight level set (default binary)
+          --epochs N             CBP epochs (default 12; engine: 300 engine epochs)
+          --pretrain-epochs N    float epochs before CBP (default 5)
+          --full                 the whole Fashion-MNIST from /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)
+          --quick                a few seconds on little data
+          --output DIR           where models are written (default ./cbp-output)
+          --help                 this text
+        """;
 
     private static int Main(string[] args)
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        WeightConstraint constraint = WeightConstraint.Binary;
-        int epochs = 300;
-        for (int i = 0; i < args.Length; i++)
+        SampleOptions options;
+        try
         {
-            switch (args[i])
-            {
-                case "--constraint" when i + 1 < args.Length:
-                    constraint = ParseConstraint(args[++i]) ?? throw new ArgumentException($"Unknown constraint '{args[i]}'. {Usage}");
-                    break;
-                case "--epochs" when i + 1 < args.Length && int.TryParse(args[i + 1], out int e) && e > 0:
-                    epochs = e;
-                    i++;
-                    break;
-                case "--quick":
-                    epochs = 60;
-                    break;
-                case "--help" or "-h":
-                    Console.WriteLine(Usage);
-                    return 0;
-                default:
-                    Console.Error.WriteLine($"Unknown or incomplete argument '{args[i]}'.\n{Usage}");
-                    return 2;
-            }
+            options = ProgramArguments.Parse(args);
         }
+        catch (SampleException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+        if (options.Sample == "help")
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+        // One torch thread: two threads on two contended cores can be several times slower.
         torch.set_num_threads(1);
-        var result = EngineDemo.Run(constraint, epochs, report =>
+        try
+        {
+            switch (options.Sample)
+            {
+                case "engine":
+                    EngineSample(options);
+                    break;
+                default:
+                    FashionMnist(options);
+                    break;
+            }
+            return 0;
+        }
+        catch (SampleException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+    }
+
+    private static void FashionMnist(SampleOptions options)
+    {
+        var result = FashionMnistSample.Run(options, Console.WriteLine);
+        Console.WriteLine();
+        Console.WriteLine($"Fashion-MNIST, small CNN, {options.Constraint} weights (first and last layers float):");
+        Console.WriteLine($"  {"",-34} {"float",14} {options.Constraint.Name + " (CBP)",18}");
+        Console.WriteLine($"  {"test accuracy",-34} {result.FloatAccuracy,14:P2} {result.QuantizedAccuracy,18:P2}");
+        Console.WriteLine($"  {"CFS/s before projection",-34} {"",14} {result.NormalizedCfs,18:F4}");
+        Console.WriteLine($"  {"latent weights on their level",-34} {"",14} {result.FractionOnLevel,18:P2}");
+        Console.WriteLine($"  {"ONNX model bytes",-34} {result.FloatBytes,14:N0} {result.CompactBytes,18:N0}");
+        Console.WriteLine($"  {"scoring rows/s, plain ML.NET reload",-34} {"",14} {result.PlainRowsPerSecond,18:N0}");
+        Console.WriteLine($"  {"scoring rows/s, batched reload",-34} {"",14} {result.BatchedRowsPerSecond,18:N0}");
+        Console.WriteLine($"  training took {result.TrainingSeconds:F0} s; float accuracy is the network after its float pre-training epochs.");
+    }
+
+    private static void EngineSample(SampleOptions options)
+    {
+        int epochs = options.Epochs;
+        var result = EngineDemo.Run(options.Constraint, epochs, report =>
         {
             if (report.Epoch % Math.Max(1, epochs / 10) == 0)
             {
@@ -56,21 +101,11 @@ internal static class Program
             }
         });
         Console.WriteLine();
-        Console.WriteLine($"Synthetic task, {constraint} weights in the hidden layer, {epochs} engine epochs of 5 batches:");
+        Console.WriteLine($"Synthetic task, {options.Constraint} weights in the hidden layer, {epochs} engine epochs of {EngineDemo.BatchesPerEpoch} batches:");
         Console.WriteLine($"  {"method",-28} {"test accuracy",14} {"CFS/s",10} {"on level",10} {"seconds",9}");
         foreach (var row in result)
         {
             Console.WriteLine($"  {row.Method,-28} {row.Accuracy,14:P2} {row.NormalizedCfs,10:F4} {row.FractionOnLevel,10:P2} {row.Seconds,9:F2}");
         }
-        return 0;
     }
-
-    private static WeightConstraint? ParseConstraint(string name) => name.ToLowerInvariant() switch
-    {
-        "binary" => WeightConstraint.Binary,
-        "ternary" => WeightConstraint.Ternary,
-        "onebitshift" => WeightConstraint.OneBitShift,
-        "twobitshift" => WeightConstraint.TwoBitShift,
-        _ => null,
-    };
 }

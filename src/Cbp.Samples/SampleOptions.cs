@@ -1,0 +1,46 @@
+using System;
+using System.IO;
+using Microsoft.ML.Cbp;
+
+namespace Cbp.Samples;
+
+/// <summary>A sample's command-line settings.</summary>
+public sealed class SampleOptions
+{
+    /// <summary>The sample to run.</summary>
+    public string Sample { get; set; } = "fashion-mnist";
+
+    /// <summary>The level set.</summary>
+    public WeightConstraint Constraint { get; set; } = WeightConstraint.Binary;
+
+    /// <summary>CBP epochs (passes over the data).</summary>
+    public int Epochs { get; set; } = 12;
+
+    /// <summary>Float pre-training epochs.</summary>
+    public int PretrainEpochs { get; set; } = 5;
+
+    /// <summary>A few seconds' run on little data (for tests and smoke runs).</summary>
+    public bool Quick { get; set; }
+
+    /// <summary>Use the whole Fashion-MNIST from the Debian package instead of the shipped subset.</summary>
+    public bool Full { get; set; }
+
+    /// <summary>Where models, predictions and plots are written.</summary>
+    public string OutputDirectory { get; set; } = Path.GetFullPath("cbp-output");
+
+    /// <summary>Input file of samples that read one (QuantizeOnnx's model, BatchScore's model and CSV).</summary>
+    public string? Input { get; set; }
+
+    /// <summary>Second input file (BatchScore's CSV).</summary>
+    public string? Data { get; set; }
+}
+
+/// <summary>A problem the user can fix (bad argument, missing file): printed without a stack trace, exit code 2.</summary>
+public sealed class SampleException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What is wrong and what to do.</param>
+    public SampleException(string message) : base(message)
+    {
+    }
+}

@@ -1,0 +1,47 @@
+using System;
+using System.IO;
+using Cbp.Samples;
+using Cbp.Samples.FashionMnist;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+/// <summary>The samples in their quick mode: files written, the model reloads and scores, the numbers are real.</summary>
+[TestClass]
+public sealed class SampleTests
+{
+    [TestMethod]
+    public void FashionMnistMainJobTrainsSavesReloadsAndScoresInQuickMode()
+    {
+        string output = Path.Combine(Path.GetTempPath(), "cbp-sample-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var lines = new System.Collections.Generic.List<string>();
+            var result = FashionMnistSample.Run(new SampleOptions { Quick = true, OutputDirectory = output }, lines.Add);
+            Assert.IsTrue(File.Exists(result.ModelPath) && File.Exists(result.OnnxPath));
+            Assert.IsTrue(result.QuantizedAccuracy is > 0.3 and <= 1.0, $"quantized accuracy {result.QuantizedAccuracy}");
+            Assert.IsTrue(result.CompactBytes < result.FloatBytes / 5, "the compact model is several times smaller");
+            Assert.IsTrue(result.BatchedRowsPerSecond > 0 && result.PlainRowsPerSecond > 0);
+            Assert.IsTrue(lines.Exists(l => l.StartsWith("Reloaded and predicted the first test image", StringComparison.Ordinal)));
+            // The consumption code's engine reads the zip the training code wrote.
+            Assert.AreEqual(result.ModelPath, FashionMnistModel.MLNetModelPath);
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+
+    [TestMethod]
+    public void BadArgumentsAreRejectedWithAMessage()
+    {
+        var unknown = Assert.ThrowsExactly<SampleException>(() => ProgramArguments.Parse(new[] { "--constraint", "quaternary" }));
+        StringAssert.Contains(unknown.Message, "Unknown constraint 'quaternary'");
+        var epochs = Assert.ThrowsExactly<SampleException>(() => ProgramArguments.Parse(new[] { "--epochs", "zero" }));
+        StringAssert.Contains(epochs.Message, "--epochs needs a positive whole number");
+        Assert.AreEqual("engine", ProgramArguments.Parse(new[] { "engine", "--quick" }).Sample);
+    }
+}
