@@ -51,6 +51,28 @@ public sealed record CbpTrainingReport
     /// <summary>Bytes of the compact ONNX model that <see cref="CbpQuantizeTransformer.SaveOnnx"/> writes.</summary>
     public required long CompactModelBytes { get; init; }
 
+    /// <summary>Histogram of the largest constrained layer's latent weights divided by its scale, before and after CBP.</summary>
+    public WeightHistogram? LatentHistogram { get; init; }
+
     /// <summary>Wall-clock seconds of the whole Fit.</summary>
     public required double Seconds { get; init; }
+}
+
+/// <summary>
+/// A histogram of one layer's latent weights divided by the layer scale (so the levels are the level set's values),
+/// before CBP (the float weights it started from) and after it (before the final projection).
+/// </summary>
+/// <param name="Layer">ONNX name of the weight tensor.</param>
+/// <param name="Min">Lower edge of the first bin.</param>
+/// <param name="Max">Upper edge of the last bin; values outside [Min, Max] count in the end bins.</param>
+/// <param name="Before">Counts per bin before CBP.</param>
+/// <param name="After">Counts per bin after CBP.</param>
+public sealed record WeightHistogram(string Layer, double Min, double Max, long[] Before, long[] After)
+{
+    /// <summary>Number of bins.</summary>
+    public int Bins => Before.Length;
+
+    /// <summary>Centre of bin <paramref name="bin"/>.</summary>
+    /// <param name="bin">0-based bin.</param>
+    public double Centre(int bin) => Min + ((bin + 0.5) * (Max - Min) / Bins);
 }

@@ -19,6 +19,11 @@ public sealed class SampleTests
             var lines = new System.Collections.Generic.List<string>();
             var result = FashionMnistSample.Run(new SampleOptions { Quick = true, OutputDirectory = output }, lines.Add);
             Assert.IsTrue(File.Exists(result.ModelPath) && File.Exists(result.OnnxPath));
+            foreach (string png in new[] { result.TrainingCurvePath, result.HistogramPath })
+            {
+                var header = File.ReadAllBytes(png)[..8];
+                CollectionAssert.AreEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header, $"{png} is a PNG");
+            }
             Assert.IsTrue(result.QuantizedAccuracy is > 0.3 and <= 1.0, $"quantized accuracy {result.QuantizedAccuracy}");
             Assert.IsTrue(result.CompactBytes < result.FloatBytes / 5, "the compact model is several times smaller");
             Assert.IsTrue(result.BatchedRowsPerSecond > 0 && result.PlainRowsPerSecond > 0);

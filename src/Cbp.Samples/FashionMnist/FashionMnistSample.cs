@@ -21,8 +21,11 @@ namespace Cbp.Samples.FashionMnist;
 /// <param name="TrainingSeconds">Seconds of Fit.</param>
 /// <param name="ModelPath">The saved ML.NET model.</param>
 /// <param name="OnnxPath">The saved compact ONNX model.</param>
+/// <param name="TrainingCurvePath">PNG: validation accuracy, CFS and g per epoch.</param>
+/// <param name="HistogramPath">PNG: a layer's latent weights before and after CBP.</param>
 public sealed record FashionMnistResult(double FloatAccuracy, double QuantizedAccuracy, double NormalizedCfs, double FractionOnLevel, long FloatBytes,
-    long CompactBytes, double BatchedRowsPerSecond, double PlainRowsPerSecond, double TrainingSeconds, string ModelPath, string OnnxPath);
+    long CompactBytes, double BatchedRowsPerSecond, double PlainRowsPerSecond, double TrainingSeconds, string ModelPath, string OnnxPath,
+    string TrainingCurvePath, string HistogramPath);
 
 /// <summary>
 /// The main job: trains a small CNN with constrained weights on Fashion-MNIST, evaluates it, saves it, reloads it,
@@ -69,6 +72,11 @@ public static class FashionMnistSample
         FashionMnistModel.SaveModel(mlContext, model, trainData.Schema, modelPath);
         cbp.SaveOnnx(onnxPath);
         log($"Saved {modelPath} ({new FileInfo(modelPath).Length:N0} bytes) and the compact ONNX model {onnxPath} ({new FileInfo(onnxPath).Length:N0} bytes).");
+        string curvePath = Path.Combine(options.OutputDirectory, "training-curve.png");
+        string histogramPath = Path.Combine(options.OutputDirectory, "latent-histogram.png");
+        TrainingPlots.TrainingCurve(report, curvePath);
+        TrainingPlots.LatentHistogram(report, histogramPath);
+        log($"Plots: {curvePath}, {histogramPath}.");
 
         // Consumption, as Model Builder writes it: a prediction engine over the reloaded zip.
         var image = test[0];
@@ -87,7 +95,7 @@ public static class FashionMnistSample
         }
         (model as IDisposable)?.Dispose();
         return new FashionMnistResult(report.FloatValidationAccuracy ?? double.NaN, accuracy, report.FinalNormalizedCfs, report.FractionOnLevel,
-            report.FloatModelBytes, report.CompactModelBytes, batchedRate, plainRate, trainingSeconds, modelPath, onnxPath);
+            report.FloatModelBytes, report.CompactModelBytes, batchedRate, plainRate, trainingSeconds, modelPath, onnxPath, curvePath, histogramPath);
     }
 
     /// <summary>

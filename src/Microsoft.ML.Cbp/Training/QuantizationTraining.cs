@@ -17,6 +17,8 @@ namespace Microsoft.ML.Cbp.Training;
 internal static class QuantizationTraining
 {
     private const int EarlyStoppingPatience = 3;
+    private const double HistogramRange = 1.5;
+    private const int HistogramBins = 150;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
@@ -70,6 +72,8 @@ internal static class QuantizationTraining
             FinalAnnealFraction = options.FinalAnnealFraction,
         };
         using var trainer = new CbpTrainer(module, loss, selected.Select(module.MemberName), options.Constraint, trainerOptions);
+        var largest = trainer.ConstrainedParameters.OrderByDescending(p => p.Count).First();
+        var before = Histogram(largest);
         var cbp = new List<EpochReport>();
         for (int epoch = 1; epoch <= scheduleEpochs; epoch++)
         {
@@ -82,6 +86,7 @@ internal static class QuantizationTraining
 
         progress(new CbpProgressReport(CbpPhase.Exporting, scheduleEpochs, scheduleEpochs, batches, batches, null));
         var statistics = trainer.MeasureConstraint();
+        var histogram = new WeightHistogram(module.InitializerName(largest.Name), -HistogramRange, HistogramRange, before, Histogram(largest));
         trainer.ProjectToLevels();
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
@@ -107,11 +112,27 @@ internal static class QuantizationTraining
             FinalCfs = statistics.Cfs,
             FinalNormalizedCfs = statistics.NormalizedCfs,
             FractionOnLevel = statistics.FractionOnLevel,
+            LatentHistogram = histogram,
             FloatModelBytes = OnnxModelFile.ToBytes(floatModel).Length,
             CompactModelBytes = OnnxModelFile.ToBytes(compact).Length,
             Seconds = clock.Elapsed.TotalSeconds,
         };
         return new Result(compact, module.Input.Name, module.OutputName, outputs, rowShape, summary);
+    }
+
+    /// <summary>Counts of latent / scale in <see cref="HistogramBins"/> bins over [-HistogramRange, HistogramRange] (ends clamped).</summary>
+    private static long[] Histogram(ConstrainedParameter parameter)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var normalized = (parameter.Latent / parameter.Scale).flatten().cpu().to(float64).data<double>().ToArray();
+        var counts = new long[HistogramBins];
+        foreach (double v in normalized)
+        {
+            int bin = (int)Math.Floor((v + HistogramRange) / (2 * HistogramRange) * HistogramBins);
+            counts[Math.Clamp(bin, 0, HistogramBins - 1)]++;
+        }
+        return counts;
     }
 
     private static Device ChooseDevice(CbpTrainingDevice choice)
