@@ -20,7 +20,13 @@ internal static class Program
         samples:
           fashion-mnist   (default) a small CNN with binary weights on Fashion-MNIST: train, evaluate, save, reload,
                           predict one image, batch-score the test set
+          tabular         wine cultivars from a CSV that ships with the repository (ternary weights); writes WineModel.zip
+          quantize-onnx   post-training CBP of a pretrained float ONNX model (--input model.onnx; default: a shipped
+                          Fashion-MNIST MLP), ternary weights; writes the compact ONNX model
+          batch-score     a saved model and a CSV in (--input model.zip --data file.csv; default: the tabular sample's
+                          model and wine.csv), a CSV of predictions out, with rows/s
           engine          the CBP engine alone on a synthetic task: float, naive rounding, straight-through and CBP
+          make-pretrained writes the float MLP that quantize-onnx uses (to --output)
 
         options:
           --constraint binary|ternary|onebitshift|twobitshift   the weight level set (default binary)
@@ -28,7 +34,9 @@ internal static class Program
           --pretrain-epochs N    float epochs before CBP (default 5)
           --full                 the whole Fashion-MNIST from /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)
           --quick                a few seconds on little data
-          --output DIR           where models are written (default ./cbp-output)
+          --output DIR           where models, plots and predictions are written (default ./cbp-output)
+          --input FILE           the model to read (quantize-onnx: .onnx; batch-score: .zip)
+          --data FILE            batch-score's CSV (a header line; the columns the model reads, by name)
           --help                 this text
         """;
 
@@ -60,6 +68,18 @@ internal static class Program
                 case "engine":
                     EngineSample(options);
                     break;
+                case "tabular":
+                    Tabular(options);
+                    break;
+                case "quantize-onnx":
+                    QuantizeOnnx(options);
+                    break;
+                case "batch-score":
+                    BatchScore(options);
+                    break;
+                case "make-pretrained":
+                    Console.WriteLine($"Wrote {Samples.QuantizeOnnx.PretrainedModelMaker.Make(options.OutputDirectory, Console.WriteLine)}.");
+                    break;
                 default:
                     FashionMnist(options);
                     break;
@@ -75,7 +95,7 @@ internal static class Program
 
     private static void FashionMnist(SampleOptions options)
     {
-        var result = FashionMnistSample.Run(options, Console.WriteLine);
+        var result = ConsoleProgress.Training((log, progress) => FashionMnistSample.Run(options, log, progress));
         Console.WriteLine();
         Console.WriteLine($"Fashion-MNIST, small CNN, {options.Constraint} weights (first and last layers float):");
         Console.WriteLine($"  {"",-34} {"float",14} {options.Constraint.Name + " (CBP)",18}");
@@ -86,6 +106,28 @@ internal static class Program
         Console.WriteLine($"  {"scoring rows/s, plain ML.NET reload",-34} {"",14} {result.PlainRowsPerSecond,18:N0}");
         Console.WriteLine($"  {"scoring rows/s, batched reload",-34} {"",14} {result.BatchedRowsPerSecond,18:N0}");
         Console.WriteLine($"  training took {result.TrainingSeconds:F0} s; float accuracy is the network after its float pre-training epochs.");
+    }
+
+    private static void Tabular(SampleOptions options)
+    {
+        var result = Samples.Tabular.TabularSample.Run(options, Console.WriteLine);
+        Console.WriteLine($"Wine cultivars, test accuracy {result.Accuracy:P1}; model {result.ModelPath}. Score a CSV with it: batch-score --input {result.ModelPath}");
+    }
+
+    private static void QuantizeOnnx(SampleOptions options)
+    {
+        var result = Samples.QuantizeOnnx.QuantizeOnnxSample.Run(options, Console.WriteLine);
+        Console.WriteLine();
+        Console.WriteLine($"  {"",-22} {"float (given)",16} {"quantized",14}");
+        Console.WriteLine($"  {"test accuracy",-22} {result.FloatAccuracy,16:P2} {result.QuantizedAccuracy,14:P2}");
+        Console.WriteLine($"  {"ONNX file bytes",-22} {result.FloatBytes,16:N0} {result.CompactBytes,14:N0}");
+        Console.WriteLine($"  compact model: {result.OutputPath}");
+    }
+
+    private static void BatchScore(SampleOptions options)
+    {
+        var result = ConsoleProgress.Rows("scoring rows", progress => Samples.BatchScore.BatchScoreSample.Run(options, progress));
+        Console.WriteLine($"Scored {result.Rows:N0} rows at {result.RowsPerSecond:N0} rows/s (reading, scoring and writing); predictions in {result.OutputPath}.");
     }
 
     private static void EngineSample(SampleOptions options)

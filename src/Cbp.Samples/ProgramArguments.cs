@@ -23,7 +23,7 @@ public static class ProgramArguments
                 : throw new SampleException($"{arg} needs a positive whole number; got '{args[i]}'.");
             switch (arg)
             {
-                case "fashion-mnist" or "engine" when i == 0:
+                case "fashion-mnist" or "engine" or "tabular" or "quantize-onnx" or "batch-score" or "make-pretrained" when i == 0:
                     options.Sample = arg;
                     break;
                 case "--help" or "-h" or "help":
@@ -32,10 +32,12 @@ public static class ProgramArguments
                 case "--constraint":
                     string name = Next();
                     options.Constraint = ParseConstraint(name) ?? throw new SampleException($"Unknown constraint '{name}'; use binary, ternary, onebitshift or twobitshift.");
+                    options.ConstraintGiven = true;
                     break;
                 case "--epochs":
                     options.Epochs = Positive();
                     epochsGiven = true;
+                    options.EpochsGiven = true;
                     break;
                 case "--pretrain-epochs":
                     options.PretrainEpochs = Positive();
@@ -48,6 +50,12 @@ public static class ProgramArguments
                     break;
                 case "--output":
                     options.OutputDirectory = Path.GetFullPath(Next());
+                    break;
+                case "--input":
+                    options.Input = Path.GetFullPath(Next());
+                    break;
+                case "--data":
+                    options.Data = Path.GetFullPath(Next());
                     break;
                 default:
                     throw new SampleException($"Unknown argument '{arg}'.");

@@ -16,6 +16,12 @@ public sealed class SampleOptions
     /// <summary>CBP epochs (passes over the data).</summary>
     public int Epochs { get; set; } = 12;
 
+    /// <summary>Whether --epochs was given (samples other than fashion-mnist have their own default).</summary>
+    public bool EpochsGiven { get; set; }
+
+    /// <summary>Whether --constraint was given (samples have their own default level set).</summary>
+    public bool ConstraintGiven { get; set; }
+
     /// <summary>Float pre-training epochs.</summary>
     public int PretrainEpochs { get; set; } = 5;
 

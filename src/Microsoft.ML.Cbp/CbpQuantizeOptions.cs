@@ -46,7 +46,10 @@ public sealed class CbpQuantizeOptions
     /// <summary>A built-in network trained from scratch. Default null (see the remarks of this class).</summary>
     public CbpArchitecture? Architecture { get; set; }
 
-    /// <summary>Path of a pretrained float ONNX model to quantize. Default null.</summary>
+    /// <summary>
+    /// Path of a pretrained float ONNX model to quantize. Default null. Its outputs have a fixed class order: map the
+    /// label to keys in that order (<c>MapValueToKey(..., keyData: classesInModelOrder)</c>), not in order of appearance.
+    /// </summary>
     public string? PretrainedModelPath { get; set; }
 
     /// <summary>The bytes of a pretrained float ONNX model to quantize. Default null.</summary>

@@ -36,7 +36,8 @@ public static class FashionMnistSample
     /// <summary>Runs the sample.</summary>
     /// <param name="options">What to run.</param>
     /// <param name="log">Receives progress lines.</param>
-    public static FashionMnistResult Run(SampleOptions options, Action<string> log)
+    /// <param name="progress">Receives the training reports; null logs one line per few epochs.</param>
+    public static FashionMnistResult Run(SampleOptions options, Action<string> log, Action<CbpProgressReport>? progress = null)
     {
         string dataDirectory = options.Full ? FashionMnistData.FullDataDirectory : FashionMnistData.SubsetDirectory;
         if (options.Full && !Directory.Exists(dataDirectory))
@@ -53,13 +54,13 @@ public static class FashionMnistSample
         var testData = mlContext.Data.LoadFromEnumerable(test.Select(ToInput));
         var keyedTest = mlContext.Transforms.Conversion.MapValueToKey("Label", "Label").Fit(trainData).Transform(testData);
         var pipeline = FashionMnistModel.BuildPipeline(mlContext, options.Constraint, options.Quick ? 1 : options.PretrainEpochs, options.Quick ? 2 : options.Epochs,
-            keyedTest, report =>
+            keyedTest, progress ?? (report =>
             {
                 if (report.Epoch is not null && (report.Phase != CbpPhase.Cbp || report.EpochNumber % 4 == 0 || report.EpochNumber == report.Epochs))
                 {
                     log("  " + report);
                 }
-            });
+            }));
         var clock = Stopwatch.StartNew();
         var model = FashionMnistModel.RetrainPipeline(mlContext, trainData, pipeline);
         double trainingSeconds = clock.Elapsed.TotalSeconds;
