@@ -78,6 +78,6 @@ public static class ConstraintFunction
     public static Tensor ActiveMask(Quantizer quantizer, Tensor x, double u)
     {
         ArgumentNullException.ThrowIfNull(quantizer);
-        return quantizer.WindowIndicator(x, u).neg_().add_(1);
+        return quantizer.WindowIndicator(x, u).neg_().AddScalar_(1);
     }
 }

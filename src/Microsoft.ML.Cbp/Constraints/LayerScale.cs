@@ -42,6 +42,6 @@ public static class LayerScale
             default:
                 throw new ArgumentOutOfRangeException(nameof(mode), mode, "ScaleMode must be PerLayer or PerOutputChannel.");
         }
-        return scale.clamp_min(1e-12).detach().MoveToOuterDisposeScope();
+        return scale.ClampMinScalar_(1e-12).detach().MoveToOuterDisposeScope();
     }
 }

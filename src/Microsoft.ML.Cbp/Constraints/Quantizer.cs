@@ -96,17 +96,17 @@ public sealed class Quantizer : IDisposable
         {
             // Nearest index floor(y + 1/2) of the continuous index y; level = (index - offset) / (1 / step), which is
             // exact for the built-in grids (offset and 1/step are integers or halves).
-            level = ContinuousIndex(x).add_(0.5).floor_().sub_(_indexOffset).div_(_inverseStep);
+            level = ContinuousIndex(x).AddScalar_(0.5).floor_().SubScalar_(_indexOffset).DivScalar_(_inverseStep);
         }
         else
         {
             // Walk up the thresholds: where x reaches threshold k the level becomes q_k+1. level * (1 - h) + q * h with
             // h in {0, 1} selects exactly (no rounding accumulates, unlike summing the gaps).
-            level = full_like(x, _levelValues[0]);
+            level = ScalarArithmetic.FullLike(x, _levelValues[0]);
             for (int k = 0; k < _thresholdValues.Length; k++)
             {
                 var reached = StepUp(x, _thresholdValues[k], tieGoesUp: true);
-                level.mul_(reached.neg().add_(1)).add_(reached, alpha: _levelValues[k + 1]);
+                level.mul_(reached.neg().AddScalar_(1)).AddScaled_(reached, _levelValues[k + 1]);
             }
         }
         return level.MoveToOuterDisposeScope();
@@ -137,8 +137,8 @@ public sealed class Quantizer : IDisposable
         {
             // Distance from the interval's midpoint in units of the gap; 1/2 on a level and beyond the outer levels.
             var y = ContinuousIndex(x);
-            var fromMidpoint = y.sub(y.floor()).sub_(0.5).abs_();
-            inside = fromMidpoint.neg_().add_(halfWidth).sign_().clamp_(0, 1);
+            var fromMidpoint = y.sub(y.floor()).SubScalar_(0.5).abs_();
+            inside = fromMidpoint.neg_().AddScalar_(halfWidth).sign_().ClampScalar_(0, 1);
         }
         else
         {
@@ -154,13 +154,13 @@ public sealed class Quantizer : IDisposable
     }
 
     /// <summary>The continuous level index <c>(x - q_0) / d</c> of an evenly spaced grid, clamped to the outer levels.</summary>
-    private Tensor ContinuousIndex(Tensor x) => x.sub(_levelValues[0]).mul_(_inverseStep).clamp_(0, _levelValues.Length - 1);
+    private Tensor ContinuousIndex(Tensor x) => x.SubScalar(_levelValues[0]).MulScalar_(_inverseStep).ClampScalar_(0, _levelValues.Length - 1);
 
     /// <summary>1 where <c>x &gt; t</c>, 0 where <c>x &lt; t</c>, and at <c>x = t</c> 1 if <paramref name="tieGoesUp"/> else 0.</summary>
     private static Tensor StepUp(Tensor x, double t, bool tieGoesUp)
     {
-        var sign = x.sub(t).sign_();
-        return tieGoesUp ? sign.add_(1).clamp_(0, 1) : sign.clamp_(0, 1);
+        var sign = x.SubScalar(t).sign_();
+        return tieGoesUp ? sign.AddScalar_(1).ClampScalar_(0, 1) : sign.ClampScalar_(0, 1);
     }
 
     /// <summary><c>Q(w)</c>: each weight replaced by its nearest allowed value <c>scale * f</c>. No gradient flows.</summary>

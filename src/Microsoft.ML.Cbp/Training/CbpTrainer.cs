@@ -306,13 +306,13 @@ public sealed class CbpTrainer : IDisposable
             {
                 continue;
             }
-            grad.clamp_(-clip, clip);
+            grad.ClampScalar_(-clip, clip);
             if (decays && decay > 0)
             {
-                grad.add_(parameter, alpha: decay);
+                grad.AddScaled_(parameter, decay);
             }
-            buffer.mul_(momentum).add_(grad);
-            parameter.add_(buffer, alpha: -learningRate);
+            buffer.MulScalar_(momentum).add_(grad);
+            parameter.AddScaled_(buffer, -learningRate);
         }
         foreach (var p in _constrained)
         {
@@ -325,20 +325,20 @@ public sealed class CbpTrainer : IDisposable
             {
                 // lambda * dc/dw = 2 lambda sign(x - Q(x)) where active; lambda * c = 2 lambda |x - Q(x)| s.
                 var diff = p.NormalizedDiff;
-                var activeMultipliers = p.Quantizer.WindowIndicator(p.NormalizedLatent, u).neg_().add_(1).mul_(p.Multipliers.Multipliers);
+                var activeMultipliers = p.Quantizer.WindowIndicator(p.NormalizedLatent, u).neg_().AddScalar_(1).mul_(p.Multipliers.Multipliers);
                 grad.addcmul_(activeMultipliers, diff.sign(), 2);
                 var distance = diff.abs();
                 penaltySum.add_(p.Scale.numel() == 1
-                    ? activeMultipliers.flatten().dot(distance.flatten()).mul_(p.Scale).mul_(2)
-                    : activeMultipliers.mul_(distance).mul_(p.Scale).sum().mul_(2));
+                    ? activeMultipliers.flatten().dot(distance.flatten()).mul_(p.Scale).MulScalar_(2)
+                    : activeMultipliers.mul_(distance).mul_(p.Scale).sum().MulScalar_(2));
             }
-            grad.clamp_(-clip, clip);
+            grad.ClampScalar_(-clip, clip);
             if (decay > 0)
             {
-                grad.add_(p.Latent, alpha: decay);
+                grad.AddScaled_(p.Latent, decay);
             }
-            p.MomentumBuffer.mul_(momentum).add_(grad);
-            p.Latent.add_(p.MomentumBuffer, alpha: -learningRate).clamp_(-_options.LatentClamp, _options.LatentClamp);
+            p.MomentumBuffer.MulScalar_(momentum).add_(grad);
+            p.Latent.AddScaled_(p.MomentumBuffer, -learningRate).ClampScalar_(-_options.LatentClamp, _options.LatentClamp);
             p.Requantize();
         }
     }

@@ -33,10 +33,11 @@ public sealed record ConstraintStatistics(double Cfs, double NormalizedCfs, doub
             normalized += 2 * absDiff.sum().ToDouble();
             cfs += 2 * (absDiff * p.Scale).sum().ToDouble();
             var index = p.Quantizer.NearestIndex(p.NormalizedLatent);
-            var gap = p.Quantizer.IntervalGap(index, diff >= 0);
-            var otherGap = p.Quantizer.IntervalGap(index, diff < 0);
+            using var zero = 0.0.ToScalar();
+            var gap = p.Quantizer.IntervalGap(index, diff.ge(zero));
+            var otherGap = p.Quantizer.IntervalGap(index, diff.lt(zero));
             var reference = where(gap.isinf(), otherGap, gap);
-            onLevel += (absDiff <= reference * onLevelTolerance).sum().ToDouble();
+            onLevel += absDiff.le(reference.MulScalar_(onLevelTolerance)).sum().ToDouble();
             multiplierSum += p.Multipliers.Multipliers.sum().ToDouble();
             multiplierMax = Math.Max(multiplierMax, p.Multipliers.Multipliers.max().ToDouble());
             count += p.Count;

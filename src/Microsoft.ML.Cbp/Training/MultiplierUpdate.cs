@@ -1,4 +1,5 @@
 using System;
+using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -63,12 +64,12 @@ public sealed class MultiplierUpdate : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         _steps++;
-        _firstMoment.mul_(Beta1).add_(constraintValue, alpha: 1 - Beta1);
-        _secondMoment.mul_(Beta2).addcmul_(constraintValue, constraintValue, value: 1 - Beta2);
+        _firstMoment.MulScalar_(Beta1).AddScaled_(constraintValue, 1 - Beta1);
+        _secondMoment.MulScalar_(Beta2).AddProductScaled_(constraintValue, constraintValue, 1 - Beta2);
         double correction1 = 1 - Math.Pow(Beta1, _steps);
         double correction2 = 1 - Math.Pow(Beta2, _steps);
-        var denominator = (_secondMoment / correction2).sqrt_().add_(Epsilon);
-        Multipliers.addcdiv_(_firstMoment, denominator, value: LearningRate / correction1).clamp_min_(0);
+        var denominator = _secondMoment.DivScalar(correction2).sqrt_().AddScalar_(Epsilon);
+        Multipliers.AddQuotientScaled_(_firstMoment, denominator, LearningRate / correction1).ClampMinScalar_(0);
     }
 
     /// <summary>Releases the multiplier and Adam tensors.</summary>
