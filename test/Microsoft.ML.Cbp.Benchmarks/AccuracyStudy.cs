@@ -28,6 +28,9 @@ public sealed record StudySettings(string DataDirectory, int TrainRows, int Test
 
     /// <summary>Schedule epochs per pass for straight-through and CBP (as the estimator does).</summary>
     public int ScheduleEpochsPerPass { get; init; } = 4;
+
+    /// <summary>Adam learning rate of CBP's multipliers (the estimator's default).</summary>
+    public double MultiplierLearningRate { get; init; } = 0.1;
 }
 
 /// <summary>One measured result of the study.</summary>
@@ -156,6 +159,7 @@ public static class AccuracyStudy
             Epochs = settings.Epochs * steps,
             BatchesPerEpoch = (batches + steps - 1) / steps,
             LearningRate = 0.01,
+            MultiplierLearningRate = settings.MultiplierLearningRate,
         });
         var clock = Stopwatch.StartNew();
         trainer.Fit(data);

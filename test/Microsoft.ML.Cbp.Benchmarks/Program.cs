@@ -96,6 +96,14 @@ internal static class Program
         bool subset = quick || args.Contains("--subset") || !Directory.Exists(global::Cbp.Samples.FashionMnistData.FullDataDirectory);
         string directory = subset ? global::Cbp.Samples.FashionMnistData.SubsetDirectory : global::Cbp.Samples.FashionMnistData.FullDataDirectory;
         int Int(string name, int fallback) => ArgValue(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        var constraints = (ArgValue(args, "--constraints") ?? "binary,ternary,onebitshift,twobitshift").Split(',').Select(name => name switch
+        {
+            "binary" => WeightConstraint.Binary,
+            "ternary" => WeightConstraint.Ternary,
+            "onebitshift" => WeightConstraint.OneBitShift,
+            "twobitshift" => WeightConstraint.TwoBitShift,
+            _ => throw new ArgumentException($"Unknown constraint '{name}' in --constraints."),
+        }).ToArray();
         return new StudySettings(
             directory,
             Int("--train-rows", quick ? 1000 : 60000),
@@ -103,8 +111,12 @@ internal static class Program
             Int("--pretrain-epochs", quick ? 1 : 5),
             Int("--epochs", quick ? 1 : 10),
             quick ? new[] { 1 } : new[] { 1, 2, 3 },
-            new[] { WeightConstraint.Binary, WeightConstraint.Ternary, WeightConstraint.OneBitShift, WeightConstraint.TwoBitShift },
-            (ArgValue(args, "--networks") ?? "cnn,mlp").Split(','));
+            constraints,
+            (ArgValue(args, "--networks") ?? "cnn,mlp").Split(','))
+        {
+            MultiplierLearningRate = ArgValue(args, "--multiplier-lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 0.1,
+            ScheduleEpochsPerPass = Int("--schedule-epochs-per-pass", 4),
+        };
     }
 
     private static void Write(string output, string report)

@@ -65,4 +65,34 @@ public sealed class BaselineTests
         Assert.AreEqual(0.1, bn.momentum!.Value, 1e-12, "the layer's momentum is restored");
         Assert.IsFalse(model.training, "the model is left in evaluation mode");
     }
+
+    [TestMethod]
+    public void BatchNormReEstimationOfAnOnnxGraphIsTheCumulativeAverageOfBatchStatistics()
+    {
+        // A graph that is a single BatchNormalization on the input: its running statistics after re-estimation are the
+        // mean of the four batches' channel means and of their unbiased channel variances, computed here by hand.
+        var model = OnnxTestHelpers.Model(new long[] { 3, 2, 2 }, (b, x) => b.BatchNorm(x, 3));
+        using var module = new Onnx.OnnxGraphModule(model);
+        using var g = new Generator(5);
+        using var x = randn(new long[] { 32, 3, 2, 2 }, generator: g).mul_(3).add_(1);
+        using var y = zeros(32, dtype: int64);
+        using var data = new InMemoryBatchSource(x, y, 8, shuffle: false);
+        Assert.AreEqual(1, Baselines.ReestimateBatchNorm(module, data));
+        var values = x.data<float>().ToArray();
+        var (mean, variance) = module.BatchNormStatistics().Single();
+        for (int c = 0; c < 3; c++)
+        {
+            double meanSum = 0, varianceSum = 0;
+            for (int batch = 0; batch < 4; batch++)
+            {
+                var v = Enumerable.Range(batch * 8, 8).SelectMany(row => Enumerable.Range(0, 4).Select(p => (double)values[(row * 12) + (c * 4) + p])).ToList();
+                double m = v.Average();
+                meanSum += m;
+                varianceSum += v.Sum(e => (e - m) * (e - m)) / (v.Count - 1);
+            }
+            Assert.AreEqual(meanSum / 4, mean.data<float>()[c], 1e-5, $"running mean of channel {c}");
+            Assert.AreEqual(varianceSum / 4, variance.data<float>()[c], 1e-4, $"running variance of channel {c}");
+        }
+        Assert.IsNull(module.BatchNormMomentumOverride, "the model's own momentum is back");
+    }
 }

@@ -114,6 +114,28 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     /// <summary>The batch size fixed by the model's input declaration (old models often say 1), or null when symbolic.</summary>
     public long? FixedBatch { get; }
 
+    /// <summary>
+    /// When set, the weight of a training batch in every batch-norm layer's running statistics (torch's convention),
+    /// replacing the nodes' momentum. Null (default) keeps the model's own.
+    /// </summary>
+    public double? BatchNormMomentumOverride { get; set; }
+
+    /// <summary>The running mean and variance buffers of every BatchNormalization node, by member name.</summary>
+    public IReadOnlyList<(Tensor Mean, Tensor Variance)> BatchNormStatistics()
+    {
+        var buffers = named_buffers().ToDictionary(b => b.name, b => b.buffer);
+        var result = new List<(Tensor, Tensor)>();
+        foreach (var node in Model.Graph.Node.Where(n => n.OpType == "BatchNormalization" && n.Input.Count >= 5))
+        {
+            if (_memberOfInitializer.TryGetValue(node.Input[3], out var mean) && _memberOfInitializer.TryGetValue(node.Input[4], out var variance)
+                && buffers.TryGetValue(mean, out var m) && buffers.TryGetValue(variance, out var v))
+            {
+                result.Add((m, v));
+            }
+        }
+        return result;
+    }
+
     /// <summary>Initializer names that became trainable parameters, in graph order.</summary>
     public IEnumerable<string> ParameterInitializers => _initializerOfMember.Where(kv => _parameterMembers.Contains(kv.Key)).Select(kv => kv.Value);
 
@@ -153,7 +175,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             Tensor[] outputs;
             try
             {
-                outputs = op(new OnnxOpContext(node, inputs, Opset, training, FixedBatch));
+                outputs = op(new OnnxOpContext(node, inputs, Opset, training, FixedBatch, BatchNormMomentumOverride));
             }
             catch (Exception e) when (e is not (InvalidDataException or NotSupportedException or OperationCanceledException))
             {

@@ -15,8 +15,9 @@ public delegate Tensor[] OnnxOpImplementation(OnnxOpContext context);
 /// <summary>What an op implementation sees: the node, its input tensors, the opset and the mode.</summary>
 public sealed class OnnxOpContext
 {
-    internal OnnxOpContext(NodeProto node, Tensor?[] inputs, int opset, bool training, long? fixedBatch)
+    internal OnnxOpContext(NodeProto node, Tensor?[] inputs, int opset, bool training, long? fixedBatch, double? batchNormMomentum = null)
     {
+        BatchNormMomentum = batchNormMomentum;
         Node = node;
         Inputs = inputs;
         Opset = opset;
@@ -35,6 +36,12 @@ public sealed class OnnxOpContext
 
     /// <summary>Training mode (batch-norm batch statistics, active dropout) or evaluation mode.</summary>
     public bool Training { get; }
+
+    /// <summary>
+    /// When set, the weight of the new batch in batch-norm running statistics (torch's convention), replacing the
+    /// node's momentum: <see cref="Training.Baselines.ReestimateBatchNorm"/> sets 1/t for a cumulative average.
+    /// </summary>
+    public double? BatchNormMomentum { get; }
 
     /// <summary>The batch size the model's input declares when it is a fixed number (old models often say 1); else null.</summary>
     public long? FixedBatch { get; }

@@ -61,6 +61,10 @@ public static class Baselines
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
+        if (model is Onnx.OnnxGraphModule graph)
+        {
+            return ReestimateGraphBatchNorm(graph, data, maxBatches);
+        }
         var layers = model.modules().OfType<BatchNorm>().ToList();
         if (layers.Count == 0)
         {
@@ -97,5 +101,41 @@ public static class Baselines
             model.eval();
         }
         return layers.Count;
+    }
+
+    /// <summary>The same for an ONNX graph: statistics reset, then batch t weighs 1/t (a cumulative average).</summary>
+    private static int ReestimateGraphBatchNorm(Onnx.OnnxGraphModule model, IBatchSource data, int? maxBatches)
+    {
+        var statistics = model.BatchNormStatistics();
+        using (no_grad())
+        {
+            foreach (var (mean, variance) in statistics)
+            {
+                mean.zero_();
+                variance.fill_(1.0f);
+            }
+        }
+        try
+        {
+            model.train();
+            using var noGrad = no_grad();
+            using var batches = data.Pass(0).GetEnumerator();
+            for (int i = 0; statistics.Count > 0 && (maxBatches is null || i < maxBatches); i++)
+            {
+                using var scope = NewDisposeScope();
+                if (!batches.MoveNext())
+                {
+                    break;
+                }
+                model.BatchNormMomentumOverride = 1.0 / (i + 1);
+                model.forward(batches.Current.Features);
+            }
+        }
+        finally
+        {
+            model.BatchNormMomentumOverride = null;
+            model.eval();
+        }
+        return statistics.Count;
     }
 }

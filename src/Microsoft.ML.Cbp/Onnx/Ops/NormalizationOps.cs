@@ -24,7 +24,7 @@ internal static class NormalizationOps
             // ONNX: running = running * momentum + batch * (1 - momentum); torch's momentum is the other weight.
             double momentum = c.Float("momentum", 0.9f);
             // In training the running statistics (module buffers) are updated in place; the batch statistics normalise.
-            var y = nn.functional.batch_norm(x, mean, variance, scale, bias, c.Training, 1 - momentum, epsilon);
+            var y = nn.functional.batch_norm(x, mean, variance, scale, bias, c.Training, c.BatchNormMomentum ?? (1 - momentum), epsilon);
             return new[] { y };
         };
     }

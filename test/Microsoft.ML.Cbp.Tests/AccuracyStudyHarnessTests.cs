@@ -1,0 +1,56 @@
+using System;
+using System.IO;
+using System.Linq;
+using Cbp.Samples;
+using Microsoft.ML.Cbp.Benchmarks;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+/// <summary>The benchmark harness in quick mode on tiny data: every row of the report is a measured number.</summary>
+[TestClass]
+public sealed class AccuracyStudyHarnessTests
+{
+    [TestMethod]
+    public void QuickStudyFillsEveryRowWithMeasuredNumbersAndWritesItsReportAndCharts()
+    {
+        var settings = new StudySettings(FashionMnistData.SubsetDirectory, 256, 128, 1, 1, new[] { 1 },
+            new[] { WeightConstraint.Binary, WeightConstraint.TwoBitShift }, new[] { "cnn", "mlp" });
+        var rows = AccuracyStudy.Run(settings, _ => { });
+        // Per network: float, then per constraint naive rounding, naive rounding + BN, straight-through and CBP.
+        Assert.AreEqual(2 * (1 + (2 * 4)), rows.Count);
+        foreach (var row in rows)
+        {
+            Assert.IsTrue(row.Accuracy is >= 0 and <= 1, $"{row.Network} {row.Constraint} {row.Method}: accuracy {row.Accuracy}");
+            if (row.Method is "CBP" or "straight-through")
+            {
+                Assert.IsTrue(double.IsFinite(row.Cfs) && double.IsFinite(row.NormalizedCfs) && row.FractionOnLevel is >= 0 and <= 1, $"{row.Method} constraint statistics");
+                Assert.IsTrue(row.Seconds > 0 && row.Epochs == 1);
+            }
+        }
+        // Naive rounding puts every weight on a level: its accuracy is of that network, not the float one.
+        Assert.IsTrue(rows.Where(r => r.Method == "naive rounding").All(r => r.Cfs == 0 && r.FractionOnLevel == 1));
+
+        var speed = AccuracyStudyReport.MeasureSpeedAndSize(quick: true);
+        Assert.IsTrue(speed.GemmGflops > 0);
+        Assert.IsTrue(speed.Networks.All(n => n.FloatRowsPerSecond > 0 && n.CompactRowsPerSecond > 0 && n.Bytes[WeightStorage.Int4] < n.Bytes[WeightStorage.Float32]));
+        string folder = Path.Combine(Path.GetTempPath(), "cbp-study-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var charts = AccuracyStudyReport.Charts(rows, folder);
+            Assert.AreEqual(2, charts.Count);
+            Assert.IsTrue(charts.All(c => new FileInfo(Path.Combine(folder, c)).Length > 1000));
+            string markdown = AccuracyStudyReport.Markdown(settings, rows, speed, null, "test", charts);
+            Assert.IsFalse(markdown.Contains("NaN", StringComparison.Ordinal), "no cell is left unmeasured");
+            Assert.AreEqual(rows.Count, markdown.Split('\n').Count(l => l.StartsWith("| ", StringComparison.Ordinal) && (l.Contains("| float |", StringComparison.Ordinal)
+                || l.Contains("| naive rounding", StringComparison.Ordinal) || l.Contains("| straight-through |", StringComparison.Ordinal) || l.Contains("| CBP |", StringComparison.Ordinal))));
+            StringAssert.Contains(markdown, "GFLOP/s");
+            StringAssert.Contains(markdown, "Targets for CBP on the small CNN");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
