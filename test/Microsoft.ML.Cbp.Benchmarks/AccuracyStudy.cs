@@ -30,7 +30,7 @@ public sealed record StudySettings(string DataDirectory, int TrainRows, int Test
     public int ScheduleEpochsPerPass { get; init; } = 4;
 
     /// <summary>Adam learning rate of CBP's multipliers (the estimator's default).</summary>
-    public double MultiplierLearningRate { get; init; } = 0.1;
+    public double MultiplierLearningRate { get; init; } = 0.01;
 }
 
 /// <summary>One measured result of the study.</summary>

@@ -114,7 +114,7 @@ internal static class Program
             constraints,
             (ArgValue(args, "--networks") ?? "cnn,mlp").Split(','))
         {
-            MultiplierLearningRate = ArgValue(args, "--multiplier-lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 0.1,
+            MultiplierLearningRate = ArgValue(args, "--multiplier-lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 0.01,
             ScheduleEpochsPerPass = Int("--schedule-epochs-per-pass", 4),
         };
     }

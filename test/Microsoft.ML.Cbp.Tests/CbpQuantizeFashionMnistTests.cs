@@ -38,11 +38,11 @@ public sealed class CbpQuantizeFashionMnistTests
     };
 
     [TestMethod]
-    // Measured with these seeds on one CPU thread (float network after its 4 epochs: 83.0%): binary 86.3%,
-    // ternary 85.5%, 2-bit shift 83.4%. The thresholds leave about 2.5 points for other CPUs and library versions.
-    [DataRow("Binary", 0.83)]
-    [DataRow("Ternary", 0.83)]
-    [DataRow("TwoBitShift", 0.81)]
+    // Measured with these seeds on one CPU thread (float network after its 4 epochs: 83.0%): binary 86.6%,
+    // ternary 86.1%, 2-bit shift 86.3%. The thresholds leave about 2.5 points for other CPUs and library versions.
+    [DataRow("Binary", 0.84)]
+    [DataRow("Ternary", 0.84)]
+    [DataRow("TwoBitShift", 0.84)]
     public void QuantizedMlpReachesItsAccuracyAndEveryExportedWeightIsScaleTimesALevel(string constraintName, double minimumAccuracy)
     {
         var constraint = constraintName switch
@@ -67,7 +67,8 @@ public sealed class CbpQuantizeFashionMnistTests
         Assert.AreEqual(report.ValidationAccuracy!.Value, metrics.MicroAccuracy, 0.002, "TorchSharp and ONNX Runtime agree on the test accuracy");
         Assert.AreEqual(1, report.ConstrainedLayers.Count, "of three dense layers the middle one is constrained (first and last stay float)");
         Console.WriteLine($"{constraintName}: test accuracy {metrics.MicroAccuracy:P2}, float {report.FloatValidationAccuracy:P2}, after projection {report.ValidationAccuracy:P2}, CFS/s {report.FinalNormalizedCfs:G3}, on level {report.FractionOnLevel:P2}, {report.Seconds:F1} s");
-        Assert.IsTrue(report.FinalNormalizedCfs < 0.01, $"latent weights end near their levels (scale-normalised CFS {report.FinalNormalizedCfs})");
+        // Measured: 0.0124 (binary), 0.0038 (ternary), 0.0003 (2-bit shift); naive float weights are near 1.
+        Assert.IsTrue(report.FinalNormalizedCfs < 0.02, $"latent weights end near their levels (scale-normalised CFS {report.FinalNormalizedCfs})");
 
         // Every constrained weight in the exported ONNX decodes to exactly scale x level, with levels from CBP.md.
         var exported = OnnxModelFile.Parse(cbp.GetOnnxBytes());
