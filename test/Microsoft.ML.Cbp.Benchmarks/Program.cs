@@ -106,8 +106,8 @@ internal static class Program
         }).ToArray();
         return new StudySettings(
             directory,
-            Int("--train-rows", quick ? 1000 : 60000),
-            Int("--test-rows", quick ? 300 : 10000),
+            Int("--train-rows", quick ? 1000 : subset ? 6000 : 60000),
+            Int("--test-rows", quick ? 300 : subset ? 1000 : 10000),
             Int("--pretrain-epochs", quick ? 1 : 5),
             Int("--epochs", quick ? 1 : 10),
             quick ? new[] { 1 } : new[] { 1, 2, 3 },
