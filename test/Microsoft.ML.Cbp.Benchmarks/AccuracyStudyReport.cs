@@ -210,8 +210,9 @@ public static class AccuracyStudyReport
     /// <summary>One grouped bar chart per network: test accuracy per constraint and method, float as a line.</summary>
     /// <param name="rows">The study's results.</param>
     /// <param name="folder">Where the PNGs go.</param>
+    /// <param name="prefix">Prefix of the file names.</param>
     /// <returns>The file names written.</returns>
-    public static List<string> Charts(List<StudyRow> rows, string folder)
+    public static List<string> Charts(List<StudyRow> rows, string folder, string prefix = "")
     {
         var files = new List<string>();
         string[] methods = { "naive rounding", "naive rounding + BN re-estimation", "straight-through", "CBP" };
@@ -239,11 +240,11 @@ public static class AccuracyStudyReport
             floatLine.LinePattern = ScottPlot.LinePattern.Dashed;
             plot.Axes.Bottom.SetTicks(constraints.Select((_, i) => (double)(i * (methods.Length + 1)) + 1.5).ToArray(), constraints.ToArray());
             double low = netRows.Min(r => r.Accuracy) * 100;
-            plot.Axes.SetLimitsY(Math.Max(0, low - 5), 100);
+            plot.Axes.SetLimitsY(Math.Max(0, low - 5), 112);
             plot.Title($"{network}: test accuracy of the exported ONNX model");
             plot.YLabel("test accuracy, %");
-            plot.ShowLegend(ScottPlot.Alignment.LowerRight);
-            string file = "accuracy-" + (network.StartsWith("small", StringComparison.Ordinal) ? "small-cnn" : "mlp") + ".png";
+            plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+            string file = prefix + "accuracy-" + (network.StartsWith("small", StringComparison.Ordinal) ? "small-cnn" : "mlp") + ".png";
             plot.SavePng(Path.Combine(folder, file), 900, 520);
             files.Add(file);
         }

@@ -27,8 +27,9 @@ internal static class Program
             var speed = AccuracyStudyReport.MeasureSpeedAndSize(quick);
             string scoring = ScoringBenchmark.Run(quick);
             Directory.CreateDirectory(folder);
-            var charts = AccuracyStudyReport.Charts(rows, folder);
-            Write(Path.Combine(folder, "accuracy-study.md"), AccuracyStudyReport.Markdown(settings, rows, speed, scoring, command.Trim(), charts));
+            string name = ArgValue(args, "--report") ?? "accuracy-study";
+            var charts = AccuracyStudyReport.Charts(rows, folder, name == "accuracy-study" ? "" : name + "-");
+            Write(Path.Combine(folder, name + ".md"), AccuracyStudyReport.Markdown(settings, rows, speed, scoring, command.Trim(), charts));
             if (suite == "accuracy")
             {
                 return 0;
