@@ -74,8 +74,8 @@ public static class CbpModelOperations
         var steps = chain.ToArray();
         if (steps.Length > 0 && steps[0] is OnnxTransformer && graphs.TryGetValue(string.Join("/", position), out var perRow))
         {
-            var batched = ScoringGraph.ToBatched(perRow);
-            return CbpQuantizeTransformer.FromPerRow(perRow, chain, perRow.Graph.Input[0].Name, OnnxModelFile.ToBytes(batched), gpu, fallbackToCpu, batchSize, null, null);
+            // No compact export travels in the zip: SaveOnnx writes the batched scoring graph instead.
+            return CbpQuantizeTransformer.FromPerRow(perRow, chain, perRow.Graph.Input[0].Name, compactOnnx: null, gpu, fallbackToCpu, batchSize, null, null);
         }
         var replaced = steps.Select((step, i) => Replace(step, position.Append(i).ToArray(), graphs, gpu, fallbackToCpu, batchSize)).ToArray();
         return replaced.SequenceEqual(steps) ? chain : new TransformerChain<ITransformer>(replaced);

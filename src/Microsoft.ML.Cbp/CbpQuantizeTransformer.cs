@@ -148,13 +148,13 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         return FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
     }
 
-    internal static CbpQuantizeTransformer FromPerRow(ModelProto perRow, ITransformer chain, string featureColumn, byte[] compactOnnx,
+    internal static CbpQuantizeTransformer FromPerRow(ModelProto perRow, ITransformer chain, string featureColumn, byte[]? compactOnnx,
         int? gpuDeviceId, bool fallbackToCpu, int batchSize, CbpTrainingReport? report, Action<string>? log)
     {
         var (task, _, _) = ScoringGraph.Describe(perRow);
         var batched = OnnxModelFile.ToBytes(ScoringGraph.ToBatched(perRow));
         var session = OnnxScoringSession.Create(batched, gpuDeviceId, fallbackToCpu, log);
-        return new CbpQuantizeTransformer(chain, session, featureColumn, task, ScoringGraph.ReadLabelValues(perRow), compactOnnx, batchSize, report)
+        return new CbpQuantizeTransformer(chain, session, featureColumn, task, ScoringGraph.ReadLabelValues(perRow), compactOnnx ?? batched, batchSize, report)
         {
             BatchedScoringGraph = batched,
             PerRowScoringGraph = OnnxModelFile.ToBytes(perRow),

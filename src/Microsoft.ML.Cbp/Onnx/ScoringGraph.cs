@@ -69,7 +69,7 @@ public static class ScoringGraph
         {
             throw new ArgumentNullException(nameof(labelValues), "A multiclass per-row graph needs the label value of each class.");
         }
-        return Build(network, inputName, outputName, task, outputs, featureColumn, perRow: true, labelValues);
+        return BuildPerRow(network, inputName, outputName, task, outputs, featureColumn, labelValues);
     }
 
     /// <summary>
@@ -269,7 +269,7 @@ public static class ScoringGraph
         return tensor;
     }
 
-    private static ModelProto Build(ModelProto network, string inputName, string outputName, ScoringTask task, int outputs, string graphInput, bool perRow, TensorProto? labelValues)
+    private static ModelProto BuildPerRow(ModelProto network, string inputName, string outputName, ScoringTask task, int outputs, string graphInput, TensorProto? labelValues)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentException.ThrowIfNullOrEmpty(inputName);
@@ -315,50 +315,42 @@ public static class ScoringGraph
             Rename(graph, inputName, networkInput);
         }
         graph.Input.Remove(graph.Input.First(i => i.Name == networkInput));
-        graph.Input.Insert(0, Float(graphInput, perRow ? new object[] { width } : new object[] { "N", width }));
-        graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "input_shape", new long[] { rowShape.Length + 1 }, new[] { perRow ? 1L : -1L }.Concat(rowShape).ToArray()));
+        graph.Input.Insert(0, Float(graphInput, new object[] { width }));
+        graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "input_shape", new long[] { rowShape.Length + 1 }, new[] { 1L }.Concat(rowShape).ToArray()));
         graph.Node.Insert(0, Node("Reshape", new[] { graphInput, Prefix + "input_shape" }, networkInput));
 
         graph.Output.Clear();
         if (task == ScoringTask.Regression)
         {
-            graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { perRow ? 1 : 2 }, perRow ? new[] { 1L } : new[] { -1L, 1L }));
+            graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 1 }, new[] { 1L }));
             graph.Node.Add(Node("Reshape", new[] { outputName, Prefix + "score_shape" }, ScoreOutput));
-            graph.Output.Add(Float(ScoreOutput, perRow ? new object[] { 1L } : new object[] { "N", 1L }));
+            graph.Output.Add(Float(ScoreOutput, new object[] { 1L }));
         }
         else
         {
-            string probabilities = perRow ? Prefix + "probabilities" : ScoreOutput;
+            string probabilities = Prefix + "probabilities";
             graph.Node.Add(Node("Softmax", new[] { outputName }, probabilities, OnnxAttributes.Create("axis", 1L)));
             graph.Node.Add(Node("ArgMax", new[] { outputName }, ClassOutput, OnnxAttributes.Create("axis", 1L), OnnxAttributes.Create("keepdims", 0L)));
-            if (perRow)
+            graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 1 }, new long[] { outputs }));
+            graph.Node.Add(Node("Reshape", new[] { probabilities, Prefix + "score_shape" }, ScoreOutput));
+            graph.Output.Add(Float(ScoreOutput, new object[] { (long)outputs }));
+            if (task == ScoringTask.Multiclass)
             {
-                graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 1 }, new long[] { outputs }));
-                graph.Node.Add(Node("Reshape", new[] { probabilities, Prefix + "score_shape" }, ScoreOutput));
-                graph.Output.Add(Float(ScoreOutput, new object[] { (long)outputs }));
-                if (task == ScoringTask.Multiclass)
-                {
-                    var values = labelValues!.Clone();
-                    values.Name = Prefix + "label_values";
-                    graph.Initializer.Add(values);
-                    graph.Node.Add(Node("Gather", new[] { values.Name, ClassOutput }, PredictedLabelOutput, OnnxAttributes.Create("axis", 0L)));
-                    graph.Output.Add(ValueInfo(PredictedLabelOutput, values.DataType, new object[] { 1L }));
-                }
-                else
-                {
-                    graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "true_class", Array.Empty<long>(), new[] { 1L }));
-                    graph.Node.Add(Node("Equal", new[] { ClassOutput, Prefix + "true_class" }, PredictedLabelOutput));
-                    graph.Output.Add(ValueInfo(PredictedLabelOutput, OnnxTensorConversion.DataTypes.Bool, new object[] { 1L }));
-                }
+                var values = labelValues!.Clone();
+                values.Name = Prefix + "label_values";
+                graph.Initializer.Add(values);
+                graph.Node.Add(Node("Gather", new[] { values.Name, ClassOutput }, PredictedLabelOutput, OnnxAttributes.Create("axis", 0L)));
+                graph.Output.Add(ValueInfo(PredictedLabelOutput, values.DataType, new object[] { 1L }));
             }
             else
             {
-                graph.Output.Add(Float(ScoreOutput, new object[] { "N", (long)outputs }));
-                graph.Output.Add(ValueInfo(ClassOutput, OnnxTensorConversion.DataTypes.Int64, new object[] { "N" }));
+                graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "true_class", Array.Empty<long>(), new[] { 1L }));
+                graph.Node.Add(Node("Equal", new[] { ClassOutput, Prefix + "true_class" }, PredictedLabelOutput));
+                graph.Output.Add(ValueInfo(PredictedLabelOutput, OnnxTensorConversion.DataTypes.Bool, new object[] { 1L }));
             }
         }
         graph.ValueInfo.Clear();
-        SetMetadata(model, "cbp.scoring.form", perRow ? "per_row" : "batched");
+        SetMetadata(model, "cbp.scoring.form", "per_row");
         SetMetadata(model, "cbp.scoring.task", task.ToString());
         SetMetadata(model, "cbp.scoring.outputs", outputs.ToString(CultureInfo.InvariantCulture));
         SetMetadata(model, "cbp.scoring.input_shape", string.Join(",", rowShape));

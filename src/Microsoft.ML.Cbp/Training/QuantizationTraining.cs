@@ -137,7 +137,7 @@ internal static class QuantizationTraining
 
     private static Device ChooseDevice(CbpTrainingDevice choice)
     {
-        bool cuda = choice != CbpTrainingDevice.Cpu && cuda_is_available();
+        bool cuda = choice != CbpTrainingDevice.Cpu && CudaIsAvailable();
         if (choice == CbpTrainingDevice.Cuda && !cuda)
         {
             throw new InvalidOperationException(
@@ -146,7 +146,7 @@ internal static class QuantizationTraining
         return cuda ? CUDA : CPU;
     }
 
-    private static bool cuda_is_available()
+    private static bool CudaIsAvailable()
     {
         try
         {
