@@ -44,15 +44,10 @@ public static class AccuracyStudyReport
             ("MLP 784-512-512-10 (BN)", CbpArchitecture.Mlp(new[] { 512, 512 }), new long[] { 784 }, 2.0 * ((784 * 512) + (512 * 512) + (512 * 10))),
         })
         {
-            var model = architecture.Build(shape, 10, 1);
-            using var module = new OnnxGraphModule(model);
-            var names = ConstrainedInitializerSelection.Select(model);
-            var scales = Baselines.RoundToLevels(module, names.Select(module.MemberName), WeightConstraint.Binary);
-            var quantized = names.Select(n => new QuantizedInitializer(n, WeightConstraint.Binary, scales[module.MemberName(n)])).ToList();
-            var bytes = new[] { WeightStorage.Float32, WeightStorage.Int8, WeightStorage.Int4, WeightStorage.Int2 }
-                .ToDictionary(s => s, s => (long)OnnxModelFile.ToBytes(QuantizedOnnxExporter.Export(module, quantized, s)).Length);
-            using var floatSession = OnnxScoringSession.Create(OnnxModelFile.ToBytes(QuantizedOnnxExporter.Export(module, quantized, WeightStorage.Float32)));
-            using var compactSession = OnnxScoringSession.Create(OnnxModelFile.ToBytes(QuantizedOnnxExporter.Export(module, quantized, WeightStorage.Int4)));
+            var exported = BinaryRoundedExports(architecture, shape);
+            var bytes = exported.ToDictionary(kv => kv.Key, kv => (long)kv.Value.Length);
+            using var floatSession = OnnxScoringSession.Create(exported[WeightStorage.Float32]);
+            using var compactSession = OnnxScoringSession.Create(exported[WeightStorage.Int4]);
             long width = shape.Aggregate(1L, (a, b) => a * b);
             var input = new float[rows * width];
             var floatTimes = new List<double>();
@@ -72,6 +67,23 @@ public static class AccuracyStudyReport
             networks.Add(new NetworkSpeed(name, flops, floatTimes.Order().ElementAt(floatTimes.Count / 2), compactTimes.Order().ElementAt(compactTimes.Count / 2), bytes));
         }
         return new SpeedAndSize(gemm, networks);
+    }
+
+    /// <summary>
+    /// A freshly initialised network with its constrained layers rounded to binary levels (scale = mean |w|), exported with
+    /// every weight storage: the same weights, so the files differ only in how the constrained layers are stored.
+    /// </summary>
+    /// <param name="architecture">The network.</param>
+    /// <param name="shape">Its input shape per row.</param>
+    internal static Dictionary<WeightStorage, byte[]> BinaryRoundedExports(CbpArchitecture architecture, long[] shape)
+    {
+        var model = architecture.Build(shape, 10, 1);
+        using var module = new OnnxGraphModule(model);
+        var names = ConstrainedInitializerSelection.Select(model);
+        var scales = Baselines.RoundToLevels(module, names.Select(module.MemberName), WeightConstraint.Binary);
+        var quantized = names.Select(n => new QuantizedInitializer(n, WeightConstraint.Binary, scales[module.MemberName(n)])).ToList();
+        return new[] { WeightStorage.Float32, WeightStorage.Int8, WeightStorage.Int4, WeightStorage.Int2 }
+            .ToDictionary(s => s, s => OnnxModelFile.ToBytes(QuantizedOnnxExporter.Export(module, quantized, s)));
     }
 
     /// <summary>

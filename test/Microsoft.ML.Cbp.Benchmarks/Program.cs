@@ -18,6 +18,10 @@ internal static class Program
         bool quick = args.Contains("--quick");
         string suite = ArgValue(args, "--suite") ?? "all";
         string folder = Path.Combine(FindRepoRoot(), "docs", "benchmarks");
+        if (suite == "scoring-gpu")
+        {
+            return ScoringOnGpu(args, quick, folder);
+        }
         if (suite is "all" or "accuracy")
         {
             torch.set_num_threads(1);
@@ -84,6 +88,35 @@ internal static class Program
             report.AppendLine($"| {r.Network} | {r.BatchSize} | {r.ConstrainedWeights:N0} / {r.TotalWeights:N0} | {r.FloatStepMs:F2} | {r.StraightThroughStepMs:F2} | {r.CbpStepMs:F2} | {r.CbpOverFloat:F2}x |");
         }
         Write(output, report.ToString());
+        return 0;
+    }
+
+    /// <summary>
+    /// The CUDA scoring figures: --prepare DIR trains and exports the models (needs TorchSharp, any machine); --models DIR
+    /// [--gpu N] [--output FILE] checks and measures them on a GPU (needs no libtorch); without either, both in turn.
+    /// </summary>
+    private static int ScoringOnGpu(string[] args, bool quick, string folder)
+    {
+        string? prepare = ArgValue(args, "--prepare");
+        if (prepare != null)
+        {
+            CudaScoringBenchmark.Prepare(prepare);
+            return 0;
+        }
+        string models = ArgValue(args, "--models") ?? Path.Combine(Path.GetTempPath(), "cbp-scoring-gpu-models");
+        if (ArgValue(args, "--models") == null)
+        {
+            CudaScoringBenchmark.Prepare(models);
+        }
+        // --gpu cpu: a dry run of the same code on the CPU (no GPU here); its report is not written into docs.
+        string gpuArg = ArgValue(args, "--gpu") ?? "0";
+        int? gpu = gpuArg == "cpu" ? null : int.Parse(gpuArg, CultureInfo.InvariantCulture);
+        string command = ArgValue(args, "--models") == null
+            ? $"`bash build/bench.sh {string.Join(" ", args)}` (models trained by TorchSharp on the CPU first)"
+            : "`bash build/gpu-scoring-bundle.sh` (models trained by TorchSharp on the CPU of a machine without a GPU), then `bash run-on-gpu.sh` " +
+              $"on the GPU machine, which has no .NET SDK and no libtorch (it runs `--suite scoring-gpu --models DIR --gpu {gpuArg}`)";
+        string report = CudaScoringBenchmark.Run(models, gpu, quick ? 2000 : 20000, quick ? 2 : 5, command);
+        Write(ArgValue(args, "--output") ?? (gpu == null ? Path.Combine(models, "scoring-dry-run.md") : Path.Combine(folder, "scoring-gpu.md")), report);
         return 0;
     }
 

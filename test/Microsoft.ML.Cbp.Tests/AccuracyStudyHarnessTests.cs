@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using Cbp.Samples;
@@ -51,6 +52,36 @@ public sealed class AccuracyStudyHarnessTests
         finally
         {
             Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void GpuScoringSuiteDryRunOnTheCpuChecksAndMeasuresEveryPath()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "cbp-gpu-suite-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            CudaScoringBenchmark.Prepare(folder);
+            Assert.IsTrue(new FileInfo(Path.Combine(folder, "mlp-int4.onnx")).Length < new FileInfo(Path.Combine(folder, "mlp-float32.onnx")).Length);
+            string markdown = CudaScoringBenchmark.Run(folder, gpu: null, rows: 300, repetitions: 1, "test");
+            var lines = markdown.Split('\n').Where(l => l.StartsWith("| MLP", StringComparison.Ordinal) || l.StartsWith("| small CNN", StringComparison.Ordinal)).ToList();
+            Assert.AreEqual(4, lines.Count, "both networks in both tables");
+            foreach (string line in lines)
+            {
+                var cells = line.Trim('|', ' ', '\r').Split('|').Skip(1).Select(c => double.Parse(c.Trim().TrimEnd('x').Replace(",", "", StringComparison.Ordinal), CultureInfo.InvariantCulture)).ToArray();
+                // Every speed and ratio was measured; the last cell is the largest score difference, which is exactly 0 when
+                // both sides ran on the same CPU execution provider.
+                Assert.IsTrue(cells.SkipLast(1).All(c => c > 0), line);
+                Assert.AreEqual(0.0, cells[^1], line);
+            }
+            StringAssert.Contains(markdown, "a dry run");
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
         }
     }
 }
