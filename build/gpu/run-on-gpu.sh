@@ -16,9 +16,11 @@ else
 fi
 rm -f app.tar.xz cudaprov.xz
 # The CUDA 13 libraries ONNX Runtime's CUDA provider links (and cuDNN 9, which it loads): the CUDA toolkit's, the system's,
-# or those of a CUDA 13 PyTorch wheel, whichever the machine has.
-libs=$(find / -xdev \( -name 'libcublasLt.so.13' -o -name 'libcublas.so.13' -o -name 'libcudart.so.13' -o -name 'libcurand.so.10' \
-  -o -name 'libcudnn.so.9' -o -name 'libcufft.so.12' \) 2> /dev/null | xargs -r -n1 dirname | awk '!seen[$0]++' | paste -sd:)
+# or those of a CUDA 13 PyTorch wheel, whichever the machine has; the driver's libcuda first, never the toolkit's compat copy.
+libs=$(find / -xdev \( -name 'libcuda.so.1' -o -name 'libcublasLt.so.13' -o -name 'libcublas.so.13' -o -name 'libcudart.so.13' \
+  -o -name 'libcurand.so.10' -o -name 'libcudnn.so.9' -o -name 'libcufft.so.12' \) 2> /dev/null | grep -v '/compat/' \
+  | awk '/libcuda.so.1$/ { print; next } { rest[++n] = $0 } END { for (i = 1; i <= n; i++) print rest[i] }' \
+  | xargs -r -n1 dirname | awk '!seen[$0]++' | paste -sd:)
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export DOTNET_ROOT="$work/dotnet" DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 echo "CUDA libraries from: $libs"
