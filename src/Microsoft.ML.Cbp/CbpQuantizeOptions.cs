@@ -104,6 +104,13 @@ public sealed class CbpQuantizeOptions
     /// <summary>A multiplier update happens at the latest after this many epochs without one. Default 2 (paper: 20).</summary>
     public int MultiplierUpdatePeriod { get; set; } = 2;
 
+    /// <summary>
+    /// How each constrained layer's scale is chosen. Default <see cref="ScaleMode.PerLayer"/>: mean |w|, the paper's choice;
+    /// <see cref="ScaleMode.MinimumError"/> minimises the layer's rounding error instead (it matters for the shift level sets,
+    /// whose outer level caps every weight beyond the scale); <see cref="ScaleMode.PerOutputChannel"/> gives each output channel its own.
+    /// </summary>
+    public ScaleMode ScaleMode { get; set; } = ScaleMode.PerLayer;
+
     /// <summary>Fraction of the CBP epochs at the end over which the learning rate anneals to 0. Default 0.25.</summary>
     public double FinalAnnealFraction { get; set; } = 0.25;
 
@@ -178,6 +185,10 @@ public sealed class CbpQuantizeOptions
         }
         Positive(BatchSize, nameof(BatchSize));
         Positive(ScoringBatchSize, nameof(ScoringBatchSize));
+        if (!Enum.IsDefined(ScaleMode))
+        {
+            throw new ArgumentException($"ScaleMode {ScaleMode} is not PerLayer, PerOutputChannel or MinimumError.", nameof(ScaleMode));
+        }
         if (!Enum.IsDefined(TrainingDevice))
         {
             throw new ArgumentException($"TrainingDevice {TrainingDevice} is not Auto, Cpu or Cuda.", nameof(TrainingDevice));

@@ -29,6 +29,9 @@ public sealed record StudySettings(string DataDirectory, int TrainRows, int Test
     /// <summary>Schedule epochs per pass for straight-through and CBP (as the estimator does).</summary>
     public int ScheduleEpochsPerPass { get; init; } = 4;
 
+    /// <summary>How constrained layers' scales are chosen, for naive rounding, straight-through and CBP alike. Default mean |w| per layer (the paper's).</summary>
+    public ScaleMode ScaleMode { get; init; } = ScaleMode.PerLayer;
+
     /// <summary>Adam learning rate of CBP's multipliers (the estimator's default).</summary>
     public double MultiplierLearningRate { get; init; } = 0.01;
 }
@@ -114,7 +117,7 @@ public static class AccuracyStudy
             foreach (var constraint in settings.Constraints)
             {
                 Restore(module, checkpoint);
-                var scales = Baselines.RoundToLevels(module, names, constraint);
+                var scales = Baselines.RoundToLevels(module, names, constraint, settings.ScaleMode);
                 Add(new StudyRow(name, constraint.Name, "naive rounding", seed, Accuracy(module, Quantized(module, scales, constraint), testX, testY, shape), 0, 0, 1, 0, 0));
                 using (var data = new InMemoryBatchSource(trainX, trainY, settings.BatchSize, shuffle: false))
                 {
@@ -160,6 +163,7 @@ public static class AccuracyStudy
             BatchesPerEpoch = (batches + steps - 1) / steps,
             LearningRate = 0.01,
             MultiplierLearningRate = settings.MultiplierLearningRate,
+            ScaleMode = settings.ScaleMode,
         });
         var clock = Stopwatch.StartNew();
         trainer.Fit(data);

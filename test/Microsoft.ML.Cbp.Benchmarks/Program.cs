@@ -39,6 +39,17 @@ internal static class Program
                 return 0;
             }
         }
+        if (suite == "speed")
+        {
+            // The accuracy study's speed and size section on its own (minutes instead of hours).
+            var speed = AccuracyStudyReport.MeasureSpeedAndSize(quick);
+            Write(Path.Combine(folder, "speed-and-size.md"), $"# Speed and size: compact INT4 models versus float in ONNX Runtime\n\nMeasured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC " +
+                $"with `bash build/bench.sh {string.Join(" ", args)}` on {Environment.ProcessorCount} cores ({RuntimeInformation.OSDescription.Trim()}), ONNX Runtime " +
+                $"{Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()} CPU execution provider, the scoring session CbpQuantize uses (one single-threaded " +
+                "Run per core on slices of each 256-row batch). Binary weights (scale = mean |w|) on freshly initialised networks; speed does not depend on the " +
+                "weights' values. Median of the runs, the two models taking turns in alternating order.\n\n" + AccuracyStudyReport.SpeedMarkdown(speed));
+            return 0;
+        }
         if (suite is "all" or "scoring")
         {
             Write(Path.Combine(folder, "scoring.md"), ScoringBenchmark.Run(quick));
@@ -150,6 +161,9 @@ internal static class Program
         {
             MultiplierLearningRate = ArgValue(args, "--multiplier-lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 0.01,
             ScheduleEpochsPerPass = Int("--schedule-epochs-per-pass", 4),
+            ScaleMode = ArgValue(args, "--scale-mode") is { } mode
+                ? Enum.Parse<ScaleMode>(mode.Replace("-", "", StringComparison.Ordinal), ignoreCase: true)
+                : ScaleMode.PerLayer,
         };
     }
 

@@ -66,4 +66,27 @@ public sealed class QuantizerTests
         CollectionAssert.AreEqual(new long[] { 2, 1 }, perChannel.shape);
         CollectionAssert.AreEqual(new float[] { 4f / 3f, 2f }, perChannel.data<float>().ToArray());
     }
+
+    [TestMethod]
+    public void MinimumErrorScaleFindsTheScaleThatRepresentsTheWeightsBest()
+    {
+        // Two-bit shift levels {0, 1/4, 1/2, 1} x s hold 1, 2 and 4 exactly with s = 4; mean |w| = 7/3 would cap 4 at 7/3.
+        using var shift = tensor(new float[] { 1f, -2f, 4f, -4f, 2f, 1f });
+        using var shiftScale = LayerScale.Compute(shift, WeightConstraint.TwoBitShift, ScaleMode.MinimumError);
+        Assert.AreEqual(4f, shiftScale.ToSingle(), 1e-5f);
+
+        // Binary: the least-squares scale of sign(w) is mean |w| (sum |w| / n), by hand 10/6.
+        using var w = tensor(new float[] { 1f, -3f, 0.5f, 2f, -2f, 1.5f });
+        using var binary = LayerScale.Compute(w, WeightConstraint.Binary, ScaleMode.MinimumError);
+        Assert.AreEqual(10f / 6f, binary.ToSingle(), 1e-5f);
+
+        // Ternary on {3, -3, 0.1, -0.1}: 0.1 rounds to 0 and 3 to s, so s = 3 leaves only 2 x 0.1^2 of error.
+        using var t = tensor(new float[] { 3f, -3f, 0.1f, -0.1f });
+        using var ternary = LayerScale.Compute(t, WeightConstraint.Ternary, ScaleMode.MinimumError);
+        Assert.AreEqual(3f, ternary.ToSingle(), 1e-5f);
+
+        // The other modes are unchanged by the dispatcher.
+        using var mean = LayerScale.Compute(t, WeightConstraint.Ternary, ScaleMode.PerLayer);
+        Assert.AreEqual(6.2f / 4f, mean.ToSingle(), 1e-6f);
+    }
 }

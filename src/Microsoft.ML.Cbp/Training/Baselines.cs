@@ -41,7 +41,7 @@ public static class Baselines
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             using var quantizer = new Quantizer(constraint, parameter.device);
-            var scale = LayerScale.MeanAbsolute(parameter, scaleMode);
+            var scale = LayerScale.Compute(parameter, constraint, scaleMode);
             parameter.copy_(quantizer.Quantize(parameter, scale));
             scales[name] = scale.cpu().flatten().data<float>().ToArray();
         }

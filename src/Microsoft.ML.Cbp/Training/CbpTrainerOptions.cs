@@ -106,7 +106,7 @@ public sealed class CbpTrainerOptions
         RequireRange(FinalAnnealFraction, 0, 1, nameof(FinalAnnealFraction));
         if (!Enum.IsDefined(ScaleMode))
         {
-            throw new ArgumentException($"ScaleMode {ScaleMode} is not PerLayer or PerOutputChannel.", nameof(ScaleMode));
+            throw new ArgumentException($"ScaleMode {ScaleMode} is not PerLayer, PerOutputChannel or MinimumError.", nameof(ScaleMode));
         }
         RequireRange(StopAtNormalizedCfs, 0, double.MaxValue, nameof(StopAtNormalizedCfs));
         RequireRange(OnLevelTolerance, 0, 0.5, nameof(OnLevelTolerance));

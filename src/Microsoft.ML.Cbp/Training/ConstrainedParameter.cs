@@ -28,7 +28,7 @@ public sealed class ConstrainedParameter : IDisposable
         Constraint = constraint;
         Quantizer = new Quantizer(constraint, parameter.device);
         using var noGrad = no_grad();
-        Scale = LayerScale.MeanAbsolute(parameter, scaleMode).DetachFromDisposeScope();
+        Scale = LayerScale.Compute(parameter, constraint, scaleMode).DetachFromDisposeScope();
         Latent = parameter.detach().clone().DetachFromDisposeScope();
         MomentumBuffer = zeros_like(parameter).DetachFromDisposeScope();
         Multipliers = new MultiplierUpdate(parameter, multiplierLearningRate);

@@ -70,6 +70,7 @@ internal static class QuantizationTraining
             MultiplierLearningRate = options.MultiplierLearningRate,
             MultiplierUpdatePeriod = options.MultiplierUpdatePeriod,
             FinalAnnealFraction = options.FinalAnnealFraction,
+            ScaleMode = options.ScaleMode,
         };
         using var trainer = new CbpTrainer(module, loss, selected.Select(module.MemberName), options.Constraint, trainerOptions);
         var largest = trainer.ConstrainedParameters.OrderByDescending(p => p.Count).First();
