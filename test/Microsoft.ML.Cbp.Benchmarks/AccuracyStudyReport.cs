@@ -189,7 +189,7 @@ public static class AccuracyStudyReport
                     double gap = (floatAccuracy - cbp.Average(r => r.Accuracy)) * 100;
                     bool beatsSt = cbp.Average(r => r.Accuracy) >= st.Average(r => r.Accuracy);
                     bool onLevels = cbp.All(r => r.NormalizedCfs < 0.01) && st.All(r => r.NormalizedCfs >= 0.01);
-                    md.AppendLine($"- {constraint}: {gap:F2} points below float (target {target:F1}): **{(gap <= target ? "met" : "missed")}**; " +
+                    md.AppendLine($"- {constraint}: {Math.Abs(gap):F2} points {(gap > 0 ? "below" : "above")} float (target: at most {target:F1} below): **{(gap <= target ? "met" : "missed")}**; " +
                         $"CBP {(beatsSt ? ">=" : "<")} straight-through ({cbp.Average(r => r.Accuracy) * 100:F2}% vs {st.Average(r => r.Accuracy) * 100:F2}%); " +
                         $"CFS/s CBP {cbp.Average(r => r.NormalizedCfs):F4} vs straight-through {st.Average(r => r.NormalizedCfs):F4}: **{(onLevels ? "met" : "missed")}**.");
                 }

@@ -26,6 +26,7 @@ public sealed class OnnxExportTests
     [TestMethod]
     [DataRow("Mlp", "Binary", ScaleMode.PerLayer)]
     [DataRow("SmallCnn", "TwoBitShift", ScaleMode.PerLayer)]
+    [DataRow("SmallCnn", "OneBitShift", ScaleMode.MinimumError)]
     [DataRow("SmallCnn32", "OneBitShift", ScaleMode.PerOutputChannel)]
     [DataRow("ResNet20", "Ternary", ScaleMode.PerLayer)]
     public void BuiltInNetworkMatchesOnnxRuntimeBeforeAndAfterExportInEveryStorage(string network, string set, ScaleMode scaleMode)
