@@ -135,7 +135,7 @@ public static class CudaScoringBenchmark
             ["raw cuda"] = () => ScoringBenchmark.RawBatched(raw, flat, rows, 784, 256, 1),
             ["batched cpu"] = () => ScoringBenchmark.Consume(((ITransformer)batchedCpu).Transform(data)),
         };
-        var result = MedianRowsPerSecond(paths, rows, repetitions);
+        var result = TakingTurns.MedianPerSecond(paths, rows, repetitions);
         result["difference"] = difference;
         return result;
     }
@@ -151,37 +151,13 @@ public static class CudaScoringBenchmark
             ["float"] = () => floatSession.Score(flat, rows).Outputs.Length,
             ["int4"] = () => int4Session.Score(flat, rows).Outputs.Length,
         };
-        var result = MedianRowsPerSecond(paths, a.Length, repetitions);
+        var result = TakingTurns.MedianPerSecond(paths, a.Length, repetitions);
         foreach (var k in paths.Keys)
         {
             result[k] *= (double)rows / a.Length;
         }
         result["difference"] = a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
         return result;
-    }
-
-    /// <summary>Runs the paths in turns (one warm-up round first) and returns each one's median of count / seconds.</summary>
-    private static Dictionary<string, double> MedianRowsPerSecond(Dictionary<string, Func<long>> paths, long expected, int repetitions)
-    {
-        var times = paths.Keys.ToDictionary(k => k, _ => new List<double>());
-        for (int repetition = -1; repetition < repetitions; repetition++)
-        {
-            foreach (var (key, path) in paths)
-            {
-                var clock = Stopwatch.StartNew();
-                long count = path();
-                double seconds = clock.Elapsed.TotalSeconds;
-                if (count != expected)
-                {
-                    throw new InvalidOperationException($"{key} produced {count}, not {expected}.");
-                }
-                if (repetition >= 0)
-                {
-                    times[key].Add(count / seconds);
-                }
-            }
-        }
-        return times.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ElementAt(kv.Value.Count / 2));
     }
 
     /// <summary>The CbpQuantize step of a reloaded model: the model itself, or the last step of its chain.</summary>

@@ -79,25 +79,7 @@ internal static class ScoringBenchmark
                 ["raw"] = () => RawBatched(raw, flat, rows, 784, 256, 1),
                 ["raw sliced"] = () => RawBatched(rawSliced, flat, rows, 784, 256, Environment.ProcessorCount),
             };
-            var times = paths.Keys.ToDictionary(k => k, _ => new List<double>());
-            for (int repetition = -1; repetition < repetitions; repetition++)
-            {
-                foreach (var (key, path) in paths)
-                {
-                    var clock = Stopwatch.StartNew();
-                    long count = path();
-                    double seconds = clock.Elapsed.TotalSeconds;
-                    if (count != rows)
-                    {
-                        throw new InvalidOperationException($"{key} scored {count} rows, not {rows}.");
-                    }
-                    if (repetition >= 0)
-                    {
-                        times[key].Add(rows / seconds);
-                    }
-                }
-            }
-            return times.ToDictionary(kv => kv.Key, kv => kv.Value.OrderBy(v => v).ElementAt(kv.Value.Count / 2));
+            return TakingTurns.MedianPerSecond(paths, rows, repetitions);
         }
         finally
         {
