@@ -47,7 +47,7 @@ internal static class Program
                 $"with `bash build/bench.sh {string.Join(" ", args)}` on {Environment.ProcessorCount} cores ({RuntimeInformation.OSDescription.Trim()}), ONNX Runtime " +
                 $"{Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()} CPU execution provider, the scoring session CbpQuantize uses (one single-threaded " +
                 "Run per core on slices of each 256-row batch). Binary weights (scale = mean |w|) on freshly initialised networks; speed does not depend on the " +
-                "weights' values. Median of the runs, the two models taking turns in alternating order.\n\n" + AccuracyStudyReport.SpeedMarkdown(speed));
+                "weights' values. Median of the runs, the two models taking turns in alternating order.\n\n" + AccuracyStudyReport.SpeedMarkdown(speed, "no training in this run (see the accuracy study reports for training runs)"));
             return 0;
         }
         if (suite is "all" or "scoring")
