@@ -129,11 +129,11 @@ public static class CudaScoringBenchmark
 
         var paths = new Dictionary<string, Func<long>>
         {
-            ["batched cuda"] = () => ScoringBenchmark.Consume(((ITransformer)batchedGpu).Transform(data)),
-            ["plain cuda"] = () => ScoringBenchmark.Consume(plainGpu.Transform(data)),
-            ["apply cuda"] = () => ScoringBenchmark.Consume(applyGpu.Transform(data)),
+            ["batched cuda"] = () => ScoreColumn.ReadAll(((ITransformer)batchedGpu).Transform(data)),
+            ["plain cuda"] = () => ScoreColumn.ReadAll(plainGpu.Transform(data)),
+            ["apply cuda"] = () => ScoreColumn.ReadAll(applyGpu.Transform(data)),
             ["raw cuda"] = () => ScoringBenchmark.RawBatched(raw, flat, rows, 784, 256, 1),
-            ["batched cpu"] = () => ScoringBenchmark.Consume(((ITransformer)batchedCpu).Transform(data)),
+            ["batched cpu"] = () => ScoreColumn.ReadAll(((ITransformer)batchedCpu).Transform(data)),
         };
         var result = TakingTurns.MedianPerSecond(paths, rows, repetitions);
         result["difference"] = difference;

@@ -72,10 +72,10 @@ internal static class ScoringBenchmark
 
             var paths = new Dictionary<string, Func<long>>
             {
-                ["fitted"] = () => Consume(cbp.Transform(data)),
-                ["batched reload"] = () => Consume(((ITransformer)batched).Transform(data)),
-                ["plain reload"] = () => Consume(plain.Transform(data)),
-                ["apply"] = () => Consume(apply.Transform(data)),
+                ["fitted"] = () => ScoreColumn.ReadAll(cbp.Transform(data)),
+                ["batched reload"] = () => ScoreColumn.ReadAll(((ITransformer)batched).Transform(data)),
+                ["plain reload"] = () => ScoreColumn.ReadAll(plain.Transform(data)),
+                ["apply"] = () => ScoreColumn.ReadAll(apply.Transform(data)),
                 ["raw"] = () => RawBatched(raw, flat, rows, 784, 256, 1),
                 ["raw sliced"] = () => RawBatched(rawSliced, flat, rows, 784, 256, Environment.ProcessorCount),
             };
@@ -103,22 +103,6 @@ internal static class ScoringBenchmark
             TrainingDevice = CbpTrainingDevice.Cpu,
         }));
         return pipeline.Fit(ml.Data.LoadFromEnumerable(images));
-    }
-
-    /// <summary>Reads the Score column of every row; returns the row count.</summary>
-    internal static long Consume(IDataView scored)
-    {
-        var column = scored.Schema["Score"];
-        using var cursor = scored.GetRowCursor(new[] { column });
-        var getter = cursor.GetGetter<VBuffer<float>>(column);
-        VBuffer<float> value = default;
-        long count = 0;
-        while (cursor.MoveNext())
-        {
-            getter(ref value);
-            count++;
-        }
-        return count;
     }
 
     /// <summary>One batch of <paramref name="batch"/> rows at a time, split into <paramref name="slices"/> concurrent Runs; the input is not copied.</summary>

@@ -116,17 +116,7 @@ public static class FashionMnistSample
         for (int pass = 0; pass < 3; pass++)
         {
             var clock = Stopwatch.StartNew();
-            var scored = model.Transform(data);
-            var column = scored.Schema["Score"];
-            using var cursor = scored.GetRowCursor(new[] { column });
-            var getter = cursor.GetGetter<VBuffer<float>>(column);
-            VBuffer<float> score = default;
-            long count = 0;
-            while (cursor.MoveNext())
-            {
-                getter(ref score);
-                count++;
-            }
+            long count = ScoreColumn.ReadAll(model.Transform(data));
             best = Math.Max(best, count / clock.Elapsed.TotalSeconds);
         }
         return ((double)correct / total, best);
