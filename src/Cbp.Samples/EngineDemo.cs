@@ -58,6 +58,10 @@ public static class EngineDemo
                 Mode = mode,
                 Epochs = epochs,
                 BatchesPerEpoch = BatchesPerEpoch,
+                // The demo's settings for its short synthetic runs (the paper's weight rate and scale, a fast multiplier rate).
+                LearningRate = 1e-3,
+                MultiplierLearningRate = 0.1,
+                ScaleMode = ScaleMode.PerLayer,
             });
             var reports = trainer.Fit(train, test, progress is null ? null : new SynchronousProgress(progress));
             var final = reports[^1];

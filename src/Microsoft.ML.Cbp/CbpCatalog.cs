@@ -1,7 +1,6 @@
 using System;
-using System.Reflection;
 using Microsoft.ML.Cbp;
-using Microsoft.ML.Runtime;
+using Microsoft.ML.Cbp.Pipeline;
 
 namespace Microsoft.ML;
 
@@ -52,10 +51,6 @@ public static class CbpCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
-        return new CbpQuantizeEstimator(Environment(catalog), options);
+        return new CbpQuantizeEstimator(MLNetInternals.Environment(catalog), options);
     }
-
-    /// <summary>The MLContext's environment (its log, seed and GPU settings), which ML.NET keeps internal.</summary>
-    internal static IHostEnvironment? Environment(object catalog) =>
-        catalog.GetType().GetField("_env", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(catalog) as IHostEnvironment;
 }

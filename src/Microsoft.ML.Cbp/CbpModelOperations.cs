@@ -1,13 +1,11 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
-using System.IO.Compression;
 using System.Linq;
-using System.Text.RegularExpressions;
 using Microsoft.ML.Cbp;
 using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Pipeline;
+using Microsoft.ML.Cbp.Scoring;
 using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms.Onnx;
 using Onnx;
 
@@ -16,8 +14,6 @@ namespace Microsoft.ML;
 /// <summary>Loading saved models that contain <c>CbpQuantize</c> with batched ONNX Runtime scoring.</summary>
 public static class CbpModelOperations
 {
-    private static readonly Regex TransformIndex = new(@"^Transform_(\d+)$", RegexOptions.CultureInvariant);
-
     /// <summary>
     /// Loads a model saved with <c>mlContext.Model.Save</c> like <see cref="ModelOperationsCatalog.Load(string, out DataViewSchema)"/>,
     /// then gives every CbpQuantize step back its batched scoring (one ONNX Runtime run per <paramref name="batchSize"/>
@@ -37,32 +33,17 @@ public static class CbpModelOperations
         ArgumentException.ThrowIfNullOrEmpty(filePath);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var model = catalog.Load(filePath, out inputSchema);
-        var environment = CbpCatalog.Environment(catalog);
-        int? gpu = gpuDeviceId ?? environment?.GetType().GetProperty("GpuDeviceId", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(environment) as int?;
-        var scoringGraphs = ReadScoringGraphs(filePath);
-        return Replace(model, Array.Empty<int>(), scoringGraphs, gpu, fallbackToCpu, batchSize);
-    }
-
-    /// <summary>The per-row scoring graphs in a model zip, by the position of the chain that holds them.</summary>
-    private static Dictionary<string, ModelProto> ReadScoringGraphs(string filePath)
-    {
-        var graphs = new Dictionary<string, ModelProto>(StringComparer.Ordinal);
-        using var zip = ZipFile.OpenRead(filePath);
-        foreach (var entry in zip.Entries.Where(e => e.FullName.EndsWith("/OnnxModel", StringComparison.Ordinal)))
+        int? gpu = gpuDeviceId ?? MLNetInternals.GpuDeviceId(MLNetInternals.Environment(catalog));
+        var scoringGraphs = new Dictionary<string, ModelProto>(StringComparer.Ordinal);
+        foreach (var (position, bytes) in MLNetInternals.OnnxModels(filePath))
         {
-            using var stream = entry.Open();
-            using var reader = new BinaryReader(stream);
-            int length = reader.ReadInt32();
-            var bytes = reader.ReadBytes(length);
-            var onnx = OnnxModelFile.Parse(bytes, entry.FullName);
-            if (onnx.MetadataProps.Any(p => p.Key == "cbp.scoring.form" && p.Value == "per_row"))
+            var onnx = OnnxModelFile.Parse(bytes, $"{filePath} ({position})");
+            if (ScoringGraph.IsPerRow(onnx))
             {
-                var indices = entry.FullName.Split('/').Select(s => TransformIndex.Match(s)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-                // The OnnxTransformer is the first step of the chain CbpQuantize saved; the chain sits one level up.
-                graphs[string.Join("/", indices.Take(indices.Length - 1))] = onnx;
+                scoringGraphs[position] = onnx;
             }
         }
-        return graphs;
+        return Replace(model, Array.Empty<int>(), scoringGraphs, gpu, fallbackToCpu, batchSize);
     }
 
     private static ITransformer Replace(ITransformer transformer, int[] position, Dictionary<string, ModelProto> graphs, int? gpu, bool fallbackToCpu, int batchSize)

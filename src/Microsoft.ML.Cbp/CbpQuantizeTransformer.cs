@@ -4,10 +4,9 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.Cbp.Data;
 using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Pipeline;
 using Microsoft.ML.Cbp.Scoring;
-using Microsoft.ML.Cbp.Training;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Onnx;
 using Onnx;
 
 namespace Microsoft.ML.Cbp;
@@ -92,7 +91,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var (width, _, _) = DataViewTensorReader.Inspect(inputSchema, FeatureColumnName, null);
+        var (width, _, _) = InputColumns.Inspect(inputSchema, FeatureColumnName, null);
         if (width != _session.RowWidth)
         {
             throw new ArgumentException($"Feature column '{FeatureColumnName}' has {width} values per row; the model reads {_session.RowWidth}.", nameof(inputSchema));
@@ -132,19 +131,12 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         }
     }
 
-    internal static CbpQuantizeTransformer Create(QuantizationTraining.Result result, string featureColumn, LabelKind kind, Array? labelValues,
-        int? gpuDeviceId, bool fallbackToCpu, int batchSize, Action<string> log)
+    /// <summary>The transformer of a fitted estimator: the per-row chain (what Save writes) and the batched session.</summary>
+    internal static CbpQuantizeTransformer Create(QuantizationResult result, string featureColumn, int? gpuDeviceId, bool fallbackToCpu, int batchSize, Action<string> log)
     {
-        var task = kind switch
-        {
-            LabelKind.Key => ScoringTask.Multiclass,
-            LabelKind.Boolean => ScoringTask.Binary,
-            _ => ScoringTask.Regression,
-        };
-        var onnxLabelValues = labelValues is null ? null
-            : ScoringGraph.LabelValues("labels", labelValues is ReadOnlyMemory<char>[] texts ? texts.Select(t => t.ToString()).ToArray() : labelValues);
-        var perRow = ScoringGraph.PerRow(result.Compact, result.InputName, result.OutputName, task, result.Outputs, featureColumn, onnxLabelValues);
-        var chain = PerRowChain(perRow, featureColumn, task, labelValues, gpuDeviceId, fallbackToCpu);
+        var onnxLabelValues = result.LabelValues is null ? null : ScoringOutput.KeyValuesTensor(result.LabelValues);
+        var perRow = ScoringGraph.PerRow(result.Compact, result.InputName, result.OutputName, result.Task, result.Outputs, featureColumn, onnxLabelValues);
+        var chain = ScoringOutput.PerRowChain(perRow, featureColumn, result.LabelValues, gpuDeviceId, fallbackToCpu);
         return FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
     }
 
@@ -159,59 +151,5 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
             BatchedScoringGraph = batched,
             PerRowScoringGraph = OnnxModelFile.ToBytes(perRow),
         };
-    }
-
-    /// <summary>The plain ML.NET chain that scores the per-row graph: OnnxTransformer, then MapValueToKey for multiclass.</summary>
-    private static ITransformer PerRowChain(ModelProto perRow, string featureColumn, ScoringTask task, Array? labelValues, int? gpuDeviceId, bool fallbackToCpu)
-    {
-        var context = new MLContext();
-        var outputs = task == ScoringTask.Regression ? new[] { ScoringGraph.ScoreOutput } : new[] { ScoringGraph.ScoreOutput, ScoringGraph.PredictedLabelOutput };
-        using var stream = new MemoryStream(OnnxModelFile.ToBytes(perRow));
-        var onnx = context.Transforms.ApplyOnnxModel(outputs, new[] { featureColumn }, stream, gpuDeviceId, fallbackToCpu);
-        var empty = context.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), SchemaFor(featureColumn, (int)RowWidth(perRow)));
-        var onnxTransformer = onnx.Fit(empty);
-        var transformers = new List<ITransformer> { onnxTransformer };
-        if (task == ScoringTask.Multiclass)
-        {
-            var keys = KeyData(context, labelValues!);
-            transformers.Add(context.Transforms.Conversion.MapValueToKey(ScoringGraph.PredictedLabelOutput, ScoringGraph.PredictedLabelOutput, keyData: keys)
-                .Fit(onnxTransformer.Transform(empty)));
-        }
-        return new TransformerChain<ITransformer>(transformers.ToArray());
-    }
-
-    private static long RowWidth(ModelProto perRow) => ScoringGraph.Describe(perRow).InputShape.Aggregate(1L, (a, b) => a * b);
-
-    private static SchemaDefinition SchemaFor(string featureColumn, int width)
-    {
-        var definition = SchemaDefinition.Create(typeof(FeatureRow));
-        definition[0].ColumnName = featureColumn;
-        definition[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, width);
-        return definition;
-    }
-
-    private static IDataView KeyData(MLContext context, Array values) => values switch
-    {
-        ReadOnlyMemory<char>[] texts => KeyData(context, texts.Select(t => t.ToString()).ToArray()),
-        string[] v => KeyData(context, v),
-        float[] v => KeyData(context, v),
-        double[] v => KeyData(context, v),
-        int[] v => KeyData(context, v),
-        long[] v => KeyData(context, v),
-        uint[] v => KeyData(context, v),
-        _ => throw new ArgumentException($"Key values of type {values.GetType().GetElementType()?.Name} are not supported.", nameof(values)),
-    };
-
-    private static IDataView KeyData<T>(MLContext context, T[] values) =>
-        context.Data.LoadFromEnumerable(values.Select(v => new KeyRow<T> { Value = v }));
-
-    private sealed class KeyRow<T>
-    {
-        public T Value { get; set; } = default!;
-    }
-
-    private sealed class FeatureRow
-    {
-        public float[] Features { get; set; } = Array.Empty<float>();
     }
 }

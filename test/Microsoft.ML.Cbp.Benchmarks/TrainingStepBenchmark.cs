@@ -66,7 +66,7 @@ public static class TrainingStepBenchmark
                 var model = factory();
                 models.Add(model);
                 trainers.Add(new CbpTrainer(model, (o, l) => nn.functional.cross_entropy(o, l), ConstrainedLayerSelection.Select(model), WeightConstraint.Binary,
-                    new CbpTrainerOptions { Mode = mode, BatchesPerEpoch = steps, Epochs = repetitions + 1, FinalAnnealFraction = 0 }));
+                    new CbpTrainerOptions { Mode = mode, BatchesPerEpoch = steps, Epochs = repetitions + 1, FinalAnnealFraction = 0, LearningRate = 1e-3, MultiplierLearningRate = 0.1, ScaleMode = ScaleMode.PerLayer }));
             }
             // Round-robin: one epoch of each mode per repetition, so drift in the machine's speed hits every mode alike.
             for (int repetition = 0; repetition <= repetitions; repetition++)

@@ -70,7 +70,7 @@ public sealed class CbpQuantizeFashionMnistTests
         // Measured: 0.0124 (binary), 0.0038 (ternary), 0.0003 (2-bit shift); naive float weights are near 1.
         Assert.IsTrue(report.FinalNormalizedCfs < 0.02, $"latent weights end near their levels (scale-normalised CFS {report.FinalNormalizedCfs})");
 
-        // Every constrained weight in the exported ONNX decodes to exactly scale x level, with levels from CBP.md.
+        // Every constrained weight in the exported ONNX decodes to exactly scale x level, with levels from docs/CBP.md.
         var exported = OnnxModelFile.Parse(cbp.GetOnnxBytes());
         var levels = constraint.Levels.ToHashSet();
         int checkedTensors = 0;

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Cbp.Tests;
 public sealed class ConstraintFunctionTests
 {
     // Each row: level set, window u, normalised x, expected c(x) in normalised units, expected dc/dx.
-    // Values worked out by hand from CBP.md section 3: c = 2 min(x - q_k, q_k+1 - x) inside an interval of gap d,
+    // Values worked out by hand from docs/CBP.md section 3: c = 2 min(x - q_k, q_k+1 - x) inside an interval of gap d,
     // zero where c > d u; 2 (q_0 - x) below and 2 (x - q_K) above the outer levels, never windowed.
     [TestMethod]
     // Binary {-1, 1}: one interval, gap 2. At u = 0.5 the window is c > 1, i.e. |x| < 0.5.

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Cbp.Tests;
 
 /// <summary>
 /// The quantizer's element-wise kernels (closed form for evenly spaced grids, one step per threshold otherwise)
-/// against a scalar reference written straight from CBP.md: nearest level by search, window by the triangle rule.
+/// against a scalar reference written straight from docs/CBP.md: nearest level by search, window by the triangle rule.
 /// </summary>
 [TestClass]
 public sealed class ElementwiseQuantizerTests

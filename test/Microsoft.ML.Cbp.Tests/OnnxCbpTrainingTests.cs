@@ -32,7 +32,7 @@ public sealed class OnnxCbpTrainingTests
         var names = ConstrainedInitializerSelection.Select(model);
         Assert.AreEqual(2, names.Count, "four dense layers: the middle two are constrained");
         using var trainer = new CbpTrainer(module, loss, names.Select(module.MemberName), WeightConstraint.Binary,
-            new CbpTrainerOptions { Epochs = 60, BatchesPerEpoch = 4 });
+            new CbpTrainerOptions { Epochs = 60, BatchesPerEpoch = 4, LearningRate = 1e-3, MultiplierLearningRate = 0.1, ScaleMode = ScaleMode.PerLayer });
         trainer.Fit(data);
         trainer.ProjectToLevels();
         Assert.AreEqual(0.0, trainer.MeasureConstraint().Cfs, "after the projection every latent weight is on its level");

@@ -79,8 +79,8 @@ public sealed class OnnxExportTests
             var codesProto = exported.Graph.Initializer.Single(t => t.Name == c.Initializer + "_cbp_codes");
             Assert.AreEqual(expectedType, codesProto.DataType);
             Assert.IsFalse(exported.Graph.Initializer.Any(t => t.Name == c.Initializer), "the float weight is gone");
-            using var codes = OnnxTensorConversion.ToTorch(codesProto).to(float32);
-            using var scale = OnnxTensorConversion.ToTorch(exported.Graph.Initializer.Single(t => t.Name == c.Initializer + "_cbp_scale"));
+            using var codes = TorchTensorConversion.ToTorch(codesProto).to(float32);
+            using var scale = TorchTensorConversion.ToTorch(exported.Graph.Initializer.Single(t => t.Name == c.Initializer + "_cbp_scale"));
             var weight = module.InitializerValue(c.Initializer).detach();
             var shape = Enumerable.Repeat(1L, (int)weight.dim()).ToArray();
             shape[0] = scale.numel();

@@ -34,6 +34,8 @@ public sealed class TrainerStepTests
         Epochs = 1,
         BatchesPerEpoch = 1,
         LearningRate = 0.05,
+        MultiplierLearningRate = 0.1,
+        ScaleMode = ScaleMode.PerLayer,
         Momentum = 0,
         WeightDecay = 0,
         GradientClip = clip,
@@ -97,7 +99,7 @@ public sealed class TrainerStepTests
         var p = trainer.ConstrainedParameters[0];
         var lambda = p.Multipliers.Multipliers.data<float>().ToArray();
         // The initial update (g = 1, u = 0) leaves the inside unconstrained: only weights beyond +-s got a multiplier,
-        // each by one Adam step of the learning rate (0.1 by default).
+        // each by one Adam step of the learning rate (0.1, set in OneStep).
         for (int i = 0; i < w0.Length; i++)
         {
             bool outside = Math.Abs(w0[i] / s) > 1;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Cbp.Constraints;
 
 /// <summary>
-/// The CBP constraint function with its unconstrained window (CBP.md section 3), on tensors.
+/// The CBP constraint function with its unconstrained window (docs/CBP.md section 3), on tensors.
 /// </summary>
 /// <remarks>
 /// <para>Between neighbouring allowed values <c>q_k &lt; q_k+1</c> (gap <c>d</c>) the function is the triangle
@@ -15,7 +15,7 @@ namespace Microsoft.ML.Cbp.Constraints;
 /// <c>2 sign(w - Q(w))</c> where the constraint is active and zero inside the window and exactly on a level.</para>
 /// <para><c>u = 1 - 1/g</c> comes from the window counter <c>g</c>; <c>u = 1</c> means no window.</para>
 /// </remarks>
-public static class ConstraintFunction
+internal static class ConstraintFunction
 {
     /// <summary>The window width <c>u = 1 - 1/g</c> for window counter <paramref name="g"/> (g &gt;= 1).</summary>
     /// <param name="g">The window counter.</param>
@@ -38,7 +38,7 @@ public static class ConstraintFunction
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var (diff, active) = Terms(quantizer, weight / scale, u);
-        return (2 * diff.abs() * active * scale).MoveToOuterDisposeScope();
+        return ValueFromTerms(diff, active, scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>Evaluates <c>dc/dw</c> element-wise: +-2 where the constraint is active, 0 elsewhere.</summary>
@@ -51,7 +51,7 @@ public static class ConstraintFunction
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var (diff, active) = Terms(quantizer, weight / scale, u);
-        return (2 * diff.sign() * active).MoveToOuterDisposeScope();
+        return GradientFromTerms(diff, active).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -79,5 +79,27 @@ public static class ConstraintFunction
     {
         ArgumentNullException.ThrowIfNull(quantizer);
         return quantizer.WindowIndicator(x, u).neg_().AddScalar_(1);
+    }
+
+    /// <summary>
+    /// <c>c(w) = 2 |x - Q(x)| s</c> where the constraint is active, from the terms of <see cref="Terms"/> (the engine
+    /// caches <c>x - Q(x)</c> per weight tensor and calls this directly).
+    /// </summary>
+    /// <param name="diff"><c>x - Q(x)</c>, normalised.</param>
+    /// <param name="active">The mask of <see cref="ActiveMask"/>.</param>
+    /// <param name="scale">The layer scale.</param>
+    public static Tensor ValueFromTerms(Tensor diff, Tensor active, Tensor scale)
+    {
+        ArgumentNullException.ThrowIfNull(diff);
+        return diff.abs().mul_(active).mul_(scale).MulScalar_(2);
+    }
+
+    /// <summary><c>dc/dw = 2 sign(x - Q(x))</c> where the constraint is active, from the terms of <see cref="Terms"/>.</summary>
+    /// <param name="diff"><c>x - Q(x)</c>, normalised.</param>
+    /// <param name="active">The mask of <see cref="ActiveMask"/>.</param>
+    public static Tensor GradientFromTerms(Tensor diff, Tensor active)
+    {
+        ArgumentNullException.ThrowIfNull(diff);
+        return diff.sign().mul_(active).MulScalar_(2);
     }
 }

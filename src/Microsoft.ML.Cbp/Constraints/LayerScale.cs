@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Constraints;
 
-/// <summary>Computes layer scales (CBP.md section 1).</summary>
-public static class LayerScale
+/// <summary>Computes layer scales (docs/CBP.md section 1).</summary>
+internal static class LayerScale
 {
     /// <summary>The scale of <paramref name="weight"/> under <paramref name="mode"/>: see <see cref="MeanAbsolute"/> and <see cref="MinimumError"/>.</summary>
     /// <param name="weight">The layer's weights; at least one element.</param>

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Cbp.Constraints;
 /// </summary>
 /// <param name="Unit">The normalised value of code 1.</param>
 /// <param name="Codes">The code of each level, in level order.</param>
-public sealed record LevelCodes(double Unit, int[] Codes)
+internal sealed record LevelCodes(double Unit, int[] Codes)
 {
     /// <summary>The smallest and largest code.</summary>
     public (int Min, int Max) Range => (Codes.Min(), Codes.Max());

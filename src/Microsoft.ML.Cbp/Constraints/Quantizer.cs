@@ -15,7 +15,7 @@ namespace Microsoft.ML.Cbp.Constraints;
 /// All tensor arguments are in weight units; <c>scale</c> is a scalar tensor (per-layer scale) or a tensor
 /// that broadcasts against the weight (per-output-channel scale, shape <c>[out, 1, ...]</c>).
 /// </remarks>
-public sealed class Quantizer : IDisposable
+internal sealed class Quantizer : IDisposable
 {
     private readonly Tensor _levels;
     private readonly Tensor _thresholds;
@@ -56,15 +56,10 @@ public sealed class Quantizer : IDisposable
         _uniform = Enumerable.Range(0, n - 1).All(i => Math.Abs(levels[i + 1] - levels[i] - step) <= 1e-12 * step);
         _inverseStep = 1.0 / step;
         _indexOffset = -levels[0] / step;
-        // For "how close to its level": beyond the outer levels, measure against the outermost gap.
-        MinGap = Enumerable.Range(0, n - 1).Min(i => levels[i + 1] - levels[i]);
     }
 
     /// <summary>The level set this quantizer implements.</summary>
     public WeightConstraint Constraint { get; }
-
-    /// <summary>The smallest gap between neighbouring normalised levels.</summary>
-    public double MinGap { get; }
 
     /// <summary>Index of the nearest level of each normalised value <paramref name="x"/> (int64, same shape).</summary>
     /// <param name="x">Weights divided by their scale.</param>
@@ -113,7 +108,7 @@ public sealed class Quantizer : IDisposable
     }
 
     /// <summary>
-    /// 1 where <paramref name="x"/> lies inside the unconstrained window of width <paramref name="u"/> (CBP.md section 3:
+    /// 1 where <paramref name="x"/> lies inside the unconstrained window of width <paramref name="u"/> (docs/CBP.md section 3:
     /// strictly closer to a threshold than <c>(1 - u) d / 2</c>, so <c>c(x) &gt; d u</c>), 0 elsewhere; never 1 beyond the
     /// outer levels. Element-wise arithmetic only.
     /// </summary>
@@ -171,19 +166,6 @@ public sealed class Quantizer : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         return NormalizedLevel(weight / scale).mul_(scale).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// <c>Q(w)</c> in the forward pass with the straight-through estimator in the backward pass: the gradient
-    /// with respect to the result flows unchanged to <paramref name="weight"/> (<c>w + (Q(w) - w).detach()</c>).
-    /// </summary>
-    /// <param name="weight">Latent full-precision weights (usually requiring grad).</param>
-    /// <param name="scale">The layer scale.</param>
-    public Tensor QuantizeStraightThrough(Tensor weight, Tensor scale)
-    {
-        using var scope = NewDisposeScope();
-        var q = Quantize(weight, scale);
-        return (weight + (q - weight).detach()).MoveToOuterDisposeScope();
     }
 
     /// <summary>Releases the level tensors.</summary>

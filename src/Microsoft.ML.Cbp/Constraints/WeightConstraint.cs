@@ -117,21 +117,6 @@ public sealed class WeightConstraint : IEquatable<WeightConstraint>
         return new WeightConstraint(name, (double[])levels.Clone());
     }
 
-    /// <summary>
-    /// The level nearest to <paramref name="x"/> (in normalised units). A value exactly on a threshold goes to
-    /// the upper level; values beyond the outer levels go to the outer level.
-    /// </summary>
-    /// <param name="x">A weight divided by its scale.</param>
-    public double Quantize(double x)
-    {
-        int index = 0;
-        while (index < _thresholds.Length && x >= _thresholds[index])
-        {
-            index++;
-        }
-        return _levels[index];
-    }
-
     /// <inheritdoc />
     public bool Equals(WeightConstraint? other) => other is not null && _levels.SequenceEqual(other._levels);
 

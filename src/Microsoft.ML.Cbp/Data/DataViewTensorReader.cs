@@ -6,19 +6,6 @@ using Microsoft.ML.Data;
 
 namespace Microsoft.ML.Cbp.Data;
 
-/// <summary>What the label column says about the task.</summary>
-public enum LabelKind
-{
-    /// <summary>A key column: multiclass classification; class index = key value - 1.</summary>
-    Key = 0,
-
-    /// <summary>A Boolean column: binary classification with classes 0 (false) and 1 (true).</summary>
-    Boolean = 1,
-
-    /// <summary>A Single column: regression.</summary>
-    Single = 2,
-}
-
 /// <summary>Rows of an <see cref="IDataView"/> as flat arrays: features (row-major floats) and labels.</summary>
 /// <param name="Features">Row-major features, <see cref="RowCount"/> times <see cref="FeatureWidth"/> floats.</param>
 /// <param name="FeatureWidth">Floats per row.</param>
@@ -27,50 +14,17 @@ public enum LabelKind
 /// <param name="LabelKind">The kind of label.</param>
 /// <param name="ClassCount">Number of classes (key count, or 2 for Boolean); 1 for regression.</param>
 /// <param name="SkippedRows">Rows left out because their label was missing (key 0 or NaN).</param>
-public sealed record DataViewTensors(float[] Features, int FeatureWidth, long[]? ClassLabels, float[]? TargetLabels, LabelKind LabelKind, int ClassCount, long SkippedRows)
+internal sealed record DataViewTensors(float[] Features, int FeatureWidth, long[]? ClassLabels, float[]? TargetLabels, LabelKind LabelKind, int ClassCount, long SkippedRows)
 {
     /// <summary>Rows read.</summary>
     public int RowCount => Features.Length / Math.Max(1, FeatureWidth);
 }
 
 /// <summary>
-/// Reads an <see cref="IDataView"/> into arrays through a cursor: the feature column must be a known-size vector of
-/// Single (ImageAnalytics' ExtractPixels produces one); the label column a key (multiclass), Boolean (binary) or
-/// Single (regression). Other types fail with an error naming the column, its type and the accepted types.
+/// Reads an <see cref="IDataView"/> into arrays through a cursor, after <see cref="InputColumns"/> checked its columns.
 /// </summary>
-public static class DataViewTensorReader
+internal static class DataViewTensorReader
 {
-    /// <summary>Checks the columns and returns the feature width and label kind without reading rows.</summary>
-    /// <param name="schema">The data's schema.</param>
-    /// <param name="featureColumn">Feature column name.</param>
-    /// <param name="labelColumn">Label column name, or null when only features are read (scoring).</param>
-    /// <exception cref="ArgumentException">A column is missing or of an unsupported type.</exception>
-    public static (int FeatureWidth, LabelKind? LabelKind, int ClassCount) Inspect(DataViewSchema schema, string featureColumn, string? labelColumn)
-    {
-        ArgumentNullException.ThrowIfNull(schema);
-        var features = Column(schema, featureColumn, "FeatureColumnName");
-        if (features.Type is not VectorDataViewType { ItemType: NumberDataViewType n } vector || n.RawType != typeof(float) || !vector.IsKnownSize)
-        {
-            throw new ArgumentException(
-                $"Feature column '{featureColumn}' is {features.Type}; it must be a known-size vector of Single (for example from " +
-                "Transforms.Concatenate, or ExtractPixels for images).", "FeatureColumnName");
-        }
-        if (labelColumn is null)
-        {
-            return (vector.Size, null, 0);
-        }
-        var label = Column(schema, labelColumn, "LabelColumnName");
-        return label.Type switch
-        {
-            KeyDataViewType key when key.Count is > 1 and <= int.MaxValue => (vector.Size, LabelKind.Key, (int)key.Count),
-            BooleanDataViewType => (vector.Size, LabelKind.Boolean, 2),
-            NumberDataViewType number when number.RawType == typeof(float) => (vector.Size, LabelKind.Single, 1),
-            _ => throw new ArgumentException(
-                $"Label column '{labelColumn}' is {label.Type}; accepted types are a key (multiclass; use Conversion.MapValueToKey), " +
-                "Boolean (binary classification) or Single (regression).", "LabelColumnName"),
-        };
-    }
-
     /// <summary>Reads every row.</summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
@@ -80,7 +34,7 @@ public static class DataViewTensorReader
     public static DataViewTensors Read(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var (width, kind, classes) = Inspect(data.Schema, featureColumn, labelColumn);
+        var (width, kind, classes) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
         var featureCol = data.Schema[featureColumn];
         var labelCol = data.Schema[labelColumn];
         var features = new List<float>();
@@ -122,15 +76,5 @@ public static class DataViewTensorReader
             throw new ArgumentException($"The data has no rows with a label in '{labelColumn}' ({skipped} rows had a missing label).", nameof(data));
         }
         return new DataViewTensors(features.ToArray(), width, classLabels?.ToArray(), targets?.ToArray(), kind!.Value, classes, skipped);
-    }
-
-    private static DataViewSchema.Column Column(DataViewSchema schema, string name, string option)
-    {
-        if (string.IsNullOrEmpty(name))
-        {
-            throw new ArgumentException($"{option} must name a column.", option);
-        }
-        return schema.GetColumnOrNull(name) ?? throw new ArgumentException(
-            $"Column '{name}' ({option}) is not in the data; columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.", option);
     }
 }

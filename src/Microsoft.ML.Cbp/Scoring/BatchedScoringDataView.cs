@@ -2,13 +2,12 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading.Tasks;
-using Microsoft.ML.Cbp.Onnx;
 using Microsoft.ML.Data;
 
 namespace Microsoft.ML.Cbp.Scoring;
 
 /// <summary>
-/// The output of <see cref="CbpQuantizeTransformer.Transform"/>: the input columns plus the scoring columns, computed
+/// The output of <c>CbpQuantizeTransformer.Transform</c>: the input columns plus the scoring columns, computed
 /// lazily with one ONNX Runtime <c>Run</c> per batch of rows instead of one per row.
 /// </summary>
 /// <remarks>
@@ -24,7 +23,7 @@ internal sealed class BatchedScoringDataView : IDataView
     private readonly int _batchSize;
     private readonly Array? _labelValues;
     private readonly ScoringTask _task;
-    private readonly Dictionary<int, OutputKind> _outputs = new();
+    private readonly Dictionary<int, ScoringOutput.Role> _outputs = new();
 
     public BatchedScoringDataView(IDataView input, DataViewSchema schema, OnnxScoringSession session, string featureColumn, ScoringTask task, Array? labelValues, int batchSize)
     {
@@ -37,21 +36,8 @@ internal sealed class BatchedScoringDataView : IDataView
         _batchSize = batchSize;
         for (int i = input.Schema.Count; i < schema.Count; i++)
         {
-            var column = schema[i];
-            _outputs[i] = column.Name == ScoringGraph.ScoreOutput
-                ? OutputKind.Score
-                : column.Type is VectorDataViewType { ItemType: KeyDataViewType }
-                    ? OutputKind.PredictedKey
-                    : task == ScoringTask.Binary ? OutputKind.PredictedBoolean : OutputKind.PredictedValue;
+            _outputs[i] = ScoringOutput.RoleOf(schema[i], task);
         }
-    }
-
-    private enum OutputKind
-    {
-        Score,
-        PredictedValue,
-        PredictedKey,
-        PredictedBoolean,
     }
 
     public bool CanShuffle => false;
@@ -96,7 +82,7 @@ internal sealed class BatchedScoringDataView : IDataView
             _features = features;
             _active = active;
             _rowWidth = (int)parent._session.RowWidth;
-            _width = ((VectorDataViewType)parent.Schema[ScoringGraph.ScoreOutput].Type).Size;
+            _width = ((VectorDataViewType)parent.Schema[ScoringOutput.Score].Type).Size;
             _getFeatures = features?.GetGetter<VBuffer<float>>(parent._feature);
         }
 
@@ -136,9 +122,9 @@ internal sealed class BatchedScoringDataView : IDataView
             }
             Delegate getter = _parent._outputs[column.Index] switch
             {
-                OutputKind.Score => (ValueGetter<VBuffer<float>>)GetScore,
-                OutputKind.PredictedKey => (ValueGetter<VBuffer<uint>>)GetKey,
-                OutputKind.PredictedBoolean => (ValueGetter<VBuffer<bool>>)GetBoolean,
+                ScoringOutput.Role.Score => (ValueGetter<VBuffer<float>>)GetScore,
+                ScoringOutput.Role.PredictedKey => (ValueGetter<VBuffer<uint>>)GetKey,
+                ScoringOutput.Role.PredictedBoolean => (ValueGetter<VBuffer<bool>>)GetBoolean,
                 _ => (Delegate)typeof(Cursor).GetMethod(nameof(MakeValueGetter), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
                     .MakeGenericMethod(_parent._labelValues!.GetType().GetElementType()!).Invoke(this, null)!,
             };
@@ -239,7 +225,7 @@ internal sealed class BatchedScoringDataView : IDataView
             }
             var outputs = _parent._session.ScoreBatch(rows, count);
             var classes = _parent._task == ScoringTask.Regression ? Array.Empty<long>() : (long[])outputs[ScoringGraph.ClassOutput];
-            return ((float[])outputs[ScoringGraph.ScoreOutput], classes, count);
+            return ((float[])outputs[ScoringOutput.Score], classes, count);
         }
     }
 }

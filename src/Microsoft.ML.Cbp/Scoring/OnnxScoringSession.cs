@@ -18,7 +18,7 @@ namespace Microsoft.ML.Cbp.Scoring;
 /// MatMulNBits rewrite changes results. One thread per <c>Run</c>: on the CPU a batch is split into one slice per core,
 /// scored concurrently. Thread-safe.
 /// </remarks>
-public sealed class OnnxScoringSession : IDisposable
+internal sealed class OnnxScoringSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Cbp.Training;
 
 /// <summary>
-/// The baselines every comparison includes (CBP.md section 7) that are not training runs: naive rounding of
+/// The baselines every comparison includes (docs/CBP.md section 7) that are not training runs: naive rounding of
 /// pretrained weights, and batch-norm statistics re-estimated afterwards. (The straight-through baseline is
 /// <see cref="CbpTrainer"/> in <see cref="TrainingMode.StraightThrough"/>.)
 /// </summary>

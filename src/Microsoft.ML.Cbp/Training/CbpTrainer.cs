@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Cbp.Training;
 
 /// <summary>
-/// The constrained-backpropagation engine (CBP.md sections 2-6) for any TorchSharp module: trains the module
+/// The constrained-backpropagation engine (docs/CBP.md sections 2-6) for any TorchSharp module: trains the module
 /// so that the chosen weight tensors take only the values <c>s * f</c> of a <see cref="WeightConstraint"/>.
 /// </summary>
 /// <remarks>
@@ -99,11 +99,20 @@ public sealed class CbpTrainer : IDisposable
     /// <summary>The engine settings (validated).</summary>
     public CbpTrainerOptions Options => _options;
 
-    /// <summary>The multiplier-update schedule and window state.</summary>
-    public PseudoLagrangeSchedule Schedule { get; }
+    /// <summary>The multiplier-update schedule and window state (its g and u reach users through <see cref="EpochReport"/>).</summary>
+    internal PseudoLagrangeSchedule Schedule { get; }
 
     /// <summary>The constrained weight tensors, in module order.</summary>
-    public IReadOnlyList<ConstrainedParameter> ConstrainedParameters => _constrained;
+    internal IReadOnlyList<ConstrainedParameter> ConstrainedParameters => _constrained;
+
+    /// <summary>
+    /// The scale <c>s</c> of each constrained parameter (by its name in the module), fixed when training started: one value
+    /// per layer, or one per output channel with <see cref="ScaleMode.PerOutputChannel"/>. Every constrained weight is
+    /// <c>s * level</c> after <see cref="ProjectToLevels"/>; pass the scales to the ONNX exporter
+    /// (<c>new QuantizedInitializer(module.InitializerName(name), constraint, scales)</c>).
+    /// </summary>
+    public IReadOnlyDictionary<string, float[]> Scales =>
+        _constrained.ToDictionary(p => p.Name, p => p.Scale.cpu().data<float>().ToArray(), StringComparer.Ordinal);
 
     /// <summary>One report per finished epoch.</summary>
     public IReadOnlyList<EpochReport> History => _history;
@@ -323,14 +332,10 @@ public sealed class CbpTrainer : IDisposable
             }
             if (_options.Mode == TrainingMode.Cbp)
             {
-                // lambda * dc/dw = 2 lambda sign(x - Q(x)) where active; lambda * c = 2 lambda |x - Q(x)| s.
-                var diff = p.NormalizedDiff;
-                var activeMultipliers = p.Quantizer.WindowIndicator(p.NormalizedLatent, u).neg_().AddScalar_(1).mul_(p.Multipliers.Multipliers);
-                grad.addcmul_(activeMultipliers, diff.sign(), 2);
-                var distance = diff.abs();
-                penaltySum.add_(p.Scale.numel() == 1
-                    ? activeMultipliers.flatten().dot(distance.flatten()).mul_(p.Scale).MulScalar_(2)
-                    : activeMultipliers.mul_(distance).mul_(p.Scale).sum().MulScalar_(2));
+                // The Lagrangian's constraint term: lambda * dc/dw joins the task gradient; lambda * c(w) joins the epoch's sum.
+                var active = ConstraintFunction.ActiveMask(p.Quantizer, p.NormalizedLatent, u);
+                grad.AddProductScaled_(p.Multipliers.Multipliers, ConstraintFunction.GradientFromTerms(p.NormalizedDiff, active), 1);
+                penaltySum.add_(p.Multipliers.Multipliers.flatten().dot(ConstraintFunction.ValueFromTerms(p.NormalizedDiff, active, p.Scale).flatten()));
             }
             grad.ClampScalar_(-clip, clip);
             if (decay > 0)

@@ -21,8 +21,8 @@ public sealed class CbpTrainerOptions
     /// </summary>
     public int? BatchesPerEpoch { get; set; }
 
-    /// <summary>Weight learning rate of SGD. Default 1e-3 (the paper's).</summary>
-    public double LearningRate { get; set; } = 1e-3;
+    /// <summary>Weight learning rate of SGD. Default 0.01 (the paper's 1e-3 suits ImageNet runs of many epochs; docs/CBP.md).</summary>
+    public double LearningRate { get; set; } = TrainingDefaults.LearningRate;
 
     /// <summary>SGD momentum. Default 0.9 (the paper's).</summary>
     public double Momentum { get; set; } = 0.9;
@@ -37,14 +37,14 @@ public sealed class CbpTrainerOptions
     public double LatentClamp { get; set; } = 1.0;
 
     /// <summary>
-    /// Adam learning rate of the multiplier ascent. Default 0.1. The paper uses 1e-4 for ImageNet, where
+    /// Adam learning rate of the multiplier ascent. Default 0.01. The paper uses 1e-4 for ImageNet, where
     /// hundreds of updates happen; with tens of updates the multipliers then stay near 1e-3 and never
-    /// dominate the task gradient (CBP.md section 8).
+    /// dominate the task gradient (docs/CBP.md section 8); 0.1 pins a CNN's weights to levels before the task chose them.
     /// </summary>
-    public double MultiplierLearningRate { get; set; } = 0.1;
+    public double MultiplierLearningRate { get; set; } = TrainingDefaults.MultiplierLearningRate;
 
     /// <summary>A multiplier update happens at the latest after this many epochs without one. Default 2 (paper: 20), so the window narrows within short budgets.</summary>
-    public int MultiplierUpdatePeriod { get; set; } = 2;
+    public int MultiplierUpdatePeriod { get; set; } = TrainingDefaults.MultiplierUpdatePeriod;
 
     /// <summary>The window counter value at which the learning rate drops. Default 20 (the paper's).</summary>
     public int LearningRateDropAtG { get; set; } = 20;
@@ -58,10 +58,13 @@ public sealed class CbpTrainerOptions
     /// around their level by a few learning-rate steps (momentum amplifies it); annealing lets them settle on
     /// the level, so CFS truly reaches zero within the budget. 0 keeps the paper's schedule (no annealing).
     /// </summary>
-    public double FinalAnnealFraction { get; set; } = 0.25;
+    public double FinalAnnealFraction { get; set; } = TrainingDefaults.FinalAnnealFraction;
 
-    /// <summary>How each layer's scale is chosen. Default <see cref="ScaleMode.PerLayer"/> (mean |w|, the paper's).</summary>
-    public ScaleMode ScaleMode { get; set; } = ScaleMode.PerLayer;
+    /// <summary>
+    /// How each layer's scale is chosen. Default <see cref="ScaleMode.MinimumError"/>: the least rounding error, which is
+    /// mean |w| (the paper's choice) for binary levels; <see cref="ScaleMode.PerLayer"/> keeps mean |w| for every level set.
+    /// </summary>
+    public ScaleMode ScaleMode { get; set; } = TrainingDefaults.Scale;
 
     /// <summary>
     /// Stop early once the scale-normalised CFS (CFS divided by the layer scale, averaged over constrained
@@ -79,22 +82,19 @@ public sealed class CbpTrainerOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        if (!Enum.IsDefined(Mode))
-        {
-            throw new ArgumentException($"Mode {Mode} is not a TrainingMode (Cbp, StraightThrough or Float).", nameof(Mode));
-        }
-        RequirePositive(Epochs, nameof(Epochs));
+        OptionChecks.Defined(Mode, nameof(Mode));
+        OptionChecks.Positive(Epochs, nameof(Epochs));
         if (BatchesPerEpoch is int b && b < 1)
         {
             throw new ArgumentException($"BatchesPerEpoch must be at least 1 or null for a full pass; got {b}.", nameof(BatchesPerEpoch));
         }
-        RequirePositive(LearningRate, nameof(LearningRate));
-        RequireRange(Momentum, 0, 1, nameof(Momentum), upperOpen: true);
-        RequireRange(WeightDecay, 0, double.MaxValue, nameof(WeightDecay));
-        RequirePositive(GradientClip, nameof(GradientClip));
-        RequirePositive(LatentClamp, nameof(LatentClamp));
-        RequireRange(MultiplierLearningRate, 0, double.MaxValue, nameof(MultiplierLearningRate));
-        RequirePositive(MultiplierUpdatePeriod, nameof(MultiplierUpdatePeriod));
+        OptionChecks.Positive(LearningRate, nameof(LearningRate));
+        OptionChecks.InRange(Momentum, 0, 1, nameof(Momentum), upperOpen: true);
+        OptionChecks.InRange(WeightDecay, 0, double.MaxValue, nameof(WeightDecay));
+        OptionChecks.Positive(GradientClip, nameof(GradientClip));
+        OptionChecks.Positive(LatentClamp, nameof(LatentClamp));
+        OptionChecks.InRange(MultiplierLearningRate, 0, double.MaxValue, nameof(MultiplierLearningRate));
+        OptionChecks.Positive(MultiplierUpdatePeriod, nameof(MultiplierUpdatePeriod));
         if (LearningRateDropAtG < 2)
         {
             throw new ArgumentException($"LearningRateDropAtG must be at least 2; got {LearningRateDropAtG}.", nameof(LearningRateDropAtG));
@@ -103,29 +103,9 @@ public sealed class CbpTrainerOptions
         {
             throw new ArgumentException($"LearningRateDropFactor must be in (0, 1]; got {LearningRateDropFactor}.", nameof(LearningRateDropFactor));
         }
-        RequireRange(FinalAnnealFraction, 0, 1, nameof(FinalAnnealFraction));
-        if (!Enum.IsDefined(ScaleMode))
-        {
-            throw new ArgumentException($"ScaleMode {ScaleMode} is not PerLayer, PerOutputChannel or MinimumError.", nameof(ScaleMode));
-        }
-        RequireRange(StopAtNormalizedCfs, 0, double.MaxValue, nameof(StopAtNormalizedCfs));
-        RequireRange(OnLevelTolerance, 0, 0.5, nameof(OnLevelTolerance));
-    }
-
-    private static void RequirePositive(double value, string name)
-    {
-        if (!(value > 0) || double.IsInfinity(value))
-        {
-            throw new ArgumentException($"{name} must be a finite number greater than 0; got {value}.", name);
-        }
-    }
-
-    private static void RequireRange(double value, double low, double high, string name, bool upperOpen = false)
-    {
-        bool ok = value >= low && (upperOpen ? value < high : value <= high) && double.IsFinite(value);
-        if (!ok)
-        {
-            throw new ArgumentException($"{name} must be in [{low}, {high}{(upperOpen ? ")" : "]")}; got {value}.", name);
-        }
+        OptionChecks.InRange(FinalAnnealFraction, 0, 1, nameof(FinalAnnealFraction));
+        OptionChecks.Defined(ScaleMode, nameof(ScaleMode));
+        OptionChecks.InRange(StopAtNormalizedCfs, 0, double.MaxValue, nameof(StopAtNormalizedCfs));
+        OptionChecks.InRange(OnLevelTolerance, 0, 0.5, nameof(OnLevelTolerance));
     }
 }

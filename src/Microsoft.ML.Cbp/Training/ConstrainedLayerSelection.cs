@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Training;
 
-/// <summary>Chooses which weight tensors of a module are constrained (CBP.md section 1).</summary>
+/// <summary>Chooses which weight tensors of a module are constrained (docs/CBP.md section 1).</summary>
 public static class ConstrainedLayerSelection
 {
     /// <summary>

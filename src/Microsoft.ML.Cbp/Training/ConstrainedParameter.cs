@@ -16,7 +16,7 @@ namespace Microsoft.ML.Cbp.Training;
 /// exactly: the gradient the module computes with respect to its parameter is the gradient with respect to
 /// <c>Q(w)</c>, and it is applied unchanged to <c>w</c>.
 /// </remarks>
-public sealed class ConstrainedParameter : IDisposable
+internal sealed class ConstrainedParameter : IDisposable
 {
     private Tensor _normalized;
     private Tensor _diff;
@@ -91,7 +91,7 @@ public sealed class ConstrainedParameter : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var active = ConstraintFunction.ActiveMask(Quantizer, _normalized, u);
-        return (_diff.abs() * active * Scale * 2).MoveToOuterDisposeScope();
+        return ConstraintFunction.ValueFromTerms(_diff, active, Scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>Releases the latent weights, scale, state and quantizer (the parameter stays with its module).</summary>

@@ -18,7 +18,7 @@ public sealed record ConstraintStatistics(double Cfs, double NormalizedCfs, doub
     /// <summary>Measures the statistics of <paramref name="parameters"/>.</summary>
     /// <param name="parameters">Constrained weights (their cached nearest levels must be current).</param>
     /// <param name="onLevelTolerance">Fraction of the level gap within which a weight counts as on its level.</param>
-    public static ConstraintStatistics Measure(IReadOnlyList<ConstrainedParameter> parameters, double onLevelTolerance)
+    internal static ConstraintStatistics Measure(IReadOnlyList<ConstrainedParameter> parameters, double onLevelTolerance)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         long count = 0;

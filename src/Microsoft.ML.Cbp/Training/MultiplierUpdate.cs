@@ -7,10 +7,10 @@ namespace Microsoft.ML.Cbp.Training;
 
 /// <summary>
 /// The pseudo-Lagrange multiplier update: one gradient-ASCENT step of Adam on <c>sum_i lambda_i c(w_i)</c>,
-/// whose gradient with respect to <c>lambda_i</c> is <c>c(w_i)</c> (CBP.md section 5). Multipliers stay
+/// whose gradient with respect to <c>lambda_i</c> is <c>c(w_i)</c> (docs/CBP.md section 5). Multipliers stay
 /// non-negative. One instance holds the Adam state of one weight tensor's multipliers.
 /// </summary>
-public sealed class MultiplierUpdate : IDisposable
+internal sealed class MultiplierUpdate : IDisposable
 {
     private readonly Tensor _firstMoment;
     private readonly Tensor _secondMoment;

@@ -1,10 +1,11 @@
 using System;
+using Microsoft.ML.Cbp.Constraints;
 
 namespace Microsoft.ML.Cbp.Training;
 
 /// <summary>
 /// When the pseudo-Lagrange multipliers move, and the window counter <c>g</c> and learning-rate schedule that
-/// go with them (CBP.md section 5). Pure bookkeeping: no tensors, so it can be tested on its own.
+/// go with them (docs/CBP.md section 5). Pure bookkeeping: no tensors, so it can be tested on its own.
 /// </summary>
 /// <remarks>
 /// <para>A multiplier update happens once before training starts (with <c>g = 1</c>), then at the end of an
@@ -15,7 +16,7 @@ namespace Microsoft.ML.Cbp.Training;
 /// learning rate is multiplied by <see cref="LearningRateDropFactor"/>. After an update the plateau detector
 /// forgets the previous epoch, since the multipliers changed the Lagrangian.</para>
 /// </remarks>
-public sealed class PseudoLagrangeSchedule
+internal sealed class PseudoLagrangeSchedule
 {
     private double? _previousLagrangian;
 
@@ -55,7 +56,7 @@ public sealed class PseudoLagrangeSchedule
     public int G { get; private set; } = 1;
 
     /// <summary>The window parameter <c>u = 1 - 1/g</c>.</summary>
-    public double U => 1.0 - 1.0 / G;
+    public double U => ConstraintFunction.WindowFromCounter(G);
 
     /// <summary>How many multiplier updates have happened, the initial one included.</summary>
     public int Updates { get; private set; }

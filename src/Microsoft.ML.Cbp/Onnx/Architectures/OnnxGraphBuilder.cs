@@ -12,7 +12,7 @@ namespace Microsoft.ML.Cbp.Onnx.Architectures;
 /// (fan-out, ReLU gain, as in ResNet), PyTorch's Linear default (uniform +-1/sqrt(fan-in)) for fully-connected
 /// weights and biases, and batch norm with scale 1, bias 0, mean 0, variance 1. The batch dimension is symbolic ("N").
 /// </summary>
-public sealed class OnnxGraphBuilder : IDisposable
+internal sealed class OnnxGraphBuilder : IDisposable
 {
     private readonly GraphProto _graph = new();
     private readonly Generator _generator;
@@ -46,7 +46,7 @@ public sealed class OnnxGraphBuilder : IDisposable
     /// <param name="value">Its value.</param>
     public string Initializer(string name, Tensor value)
     {
-        _graph.Initializer.Add(OnnxTensorConversion.FromFloat(name, value));
+        _graph.Initializer.Add(TorchTensorConversion.FromFloat(name, value));
         return name;
     }
 

@@ -2,21 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using Microsoft.ML.Cbp.Training;
 
 namespace Microsoft.ML.Cbp;
-
-/// <summary>Where the network trains.</summary>
-public enum CbpTrainingDevice
-{
-    /// <summary>CUDA when TorchSharp sees a GPU (and a CUDA libtorch backend is referenced), otherwise the CPU.</summary>
-    Auto,
-
-    /// <summary>Always the CPU (deterministic for a given seed).</summary>
-    Cpu,
-
-    /// <summary>CUDA; fails when no GPU is usable.</summary>
-    Cuda,
-}
 
 /// <summary>
 /// Options of <see cref="CbpCatalog.CbpQuantize(TransformsCatalog, CbpQuantizeOptions)"/>: what to train, on which
@@ -91,18 +79,18 @@ public sealed class CbpQuantizeOptions
     public int ScheduleEpochsPerPass { get; set; } = 4;
 
     /// <summary>Weight learning rate of CBP (SGD with momentum 0.9). Default 0.01.</summary>
-    public double LearningRate { get; set; } = 0.01;
+    public double LearningRate { get; set; } = TrainingDefaults.LearningRate;
 
     /// <summary>
     /// Adam learning rate of the Lagrange-multiplier ascent. Default 0.01: the paper's 1e-4 suits hundreds of ImageNet
-    /// epochs; 0.1 (the engine's default for its short synthetic runs) pins a CNN's weights to levels before the task
+    /// epochs; 0.1 pins a CNN's weights to levels before the task
     /// can choose them (on the Fashion-MNIST small CNN, ternary: 67.0% with 0.1, 89.4% with 0.01; see
     /// docs/benchmarks/accuracy-study.md).
     /// </summary>
-    public double MultiplierLearningRate { get; set; } = 0.01;
+    public double MultiplierLearningRate { get; set; } = TrainingDefaults.MultiplierLearningRate;
 
-    /// <summary>A multiplier update happens at the latest after this many epochs without one. Default 2 (paper: 20).</summary>
-    public int MultiplierUpdatePeriod { get; set; } = 2;
+    /// <summary>A multiplier update happens at the latest after this many schedule epochs without one. Default 2 (paper: 20).</summary>
+    public int MultiplierUpdatePeriod { get; set; } = TrainingDefaults.MultiplierUpdatePeriod;
 
     /// <summary>
     /// How each constrained layer's scale is chosen. Default <see cref="ScaleMode.MinimumError"/>: the per-layer scale that
@@ -112,10 +100,10 @@ public sealed class CbpQuantizeOptions
     /// docs/benchmarks/accuracy-study-subset-minimum-error.md). <see cref="ScaleMode.PerLayer"/> is mean |w| for every level set
     /// (the paper's); <see cref="ScaleMode.PerOutputChannel"/> gives each output channel its own mean |w|.
     /// </summary>
-    public ScaleMode ScaleMode { get; set; } = ScaleMode.MinimumError;
+    public ScaleMode ScaleMode { get; set; } = TrainingDefaults.Scale;
 
     /// <summary>Fraction of the CBP epochs at the end over which the learning rate anneals to 0. Default 0.25.</summary>
-    public double FinalAnnealFraction { get; set; } = 0.25;
+    public double FinalAnnealFraction { get; set; } = TrainingDefaults.FinalAnnealFraction;
 
     /// <summary>Mini-batch size of training. Default 64.</summary>
     public int BatchSize { get; set; } = 64;
@@ -173,37 +161,22 @@ public sealed class CbpQuantizeOptions
         {
             throw new ArgumentException($"PretrainEpochs must be 0 or more; got {p}.", nameof(PretrainEpochs));
         }
-        Positive(Epochs, nameof(Epochs));
-        Positive(ScheduleEpochsPerPass, nameof(ScheduleEpochsPerPass));
-        Positive(PretrainLearningRate, nameof(PretrainLearningRate));
-        Positive(LearningRate, nameof(LearningRate));
-        if (!(MultiplierLearningRate >= 0) || double.IsInfinity(MultiplierLearningRate))
-        {
-            throw new ArgumentException($"MultiplierLearningRate must be 0 or more; got {MultiplierLearningRate}.", nameof(MultiplierLearningRate));
-        }
-        Positive(MultiplierUpdatePeriod, nameof(MultiplierUpdatePeriod));
-        if (!(FinalAnnealFraction >= 0 && FinalAnnealFraction <= 1))
-        {
-            throw new ArgumentException($"FinalAnnealFraction must be in [0, 1]; got {FinalAnnealFraction}.", nameof(FinalAnnealFraction));
-        }
-        Positive(BatchSize, nameof(BatchSize));
-        Positive(ScoringBatchSize, nameof(ScoringBatchSize));
-        if (!Enum.IsDefined(ScaleMode))
-        {
-            throw new ArgumentException($"ScaleMode {ScaleMode} is not PerLayer, PerOutputChannel or MinimumError.", nameof(ScaleMode));
-        }
-        if (!Enum.IsDefined(TrainingDevice))
-        {
-            throw new ArgumentException($"TrainingDevice {TrainingDevice} is not Auto, Cpu or Cuda.", nameof(TrainingDevice));
-        }
+        OptionChecks.Positive(Epochs, nameof(Epochs));
+        OptionChecks.Positive(ScheduleEpochsPerPass, nameof(ScheduleEpochsPerPass));
+        OptionChecks.Positive(PretrainLearningRate, nameof(PretrainLearningRate));
+        OptionChecks.Positive(LearningRate, nameof(LearningRate));
+        OptionChecks.InRange(MultiplierLearningRate, 0, double.MaxValue, nameof(MultiplierLearningRate));
+        OptionChecks.Positive(MultiplierUpdatePeriod, nameof(MultiplierUpdatePeriod));
+        OptionChecks.InRange(FinalAnnealFraction, 0, 1, nameof(FinalAnnealFraction));
+        OptionChecks.Positive(BatchSize, nameof(BatchSize));
+        OptionChecks.Positive(ScoringBatchSize, nameof(ScoringBatchSize));
+        OptionChecks.Defined(ScaleMode, nameof(ScaleMode));
+        OptionChecks.Defined(TrainingDevice, nameof(TrainingDevice));
         if (GpuDeviceId is int g && g < 0)
         {
             throw new ArgumentException($"GpuDeviceId must be 0 or more (or null for the CPU); got {g}.", nameof(GpuDeviceId));
         }
-        if (!Enum.IsDefined(WeightStorage))
-        {
-            throw new ArgumentException($"WeightStorage {WeightStorage} is not Float32, Int8, Int4 or Int2.", nameof(WeightStorage));
-        }
+        OptionChecks.Defined(WeightStorage, nameof(WeightStorage));
     }
 
     private static void RequireName(string name, string option)
@@ -211,14 +184,6 @@ public sealed class CbpQuantizeOptions
         if (string.IsNullOrWhiteSpace(name))
         {
             throw new ArgumentException($"{option} must name a column.", option);
-        }
-    }
-
-    private static void Positive(double value, string option)
-    {
-        if (!(value > 0) || double.IsInfinity(value))
-        {
-            throw new ArgumentException($"{option} must be greater than 0; got {value}.", option);
         }
     }
 }

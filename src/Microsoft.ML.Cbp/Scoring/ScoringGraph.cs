@@ -4,20 +4,9 @@ using System.Globalization;
 using System.Linq;
 using Onnx;
 
-namespace Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Onnx;
 
-/// <summary>What a network's output means, which decides the scoring head.</summary>
-public enum ScoringTask
-{
-    /// <summary>Class logits: <c>Score</c> holds softmax probabilities, <c>PredictedLabel</c> the label value of the arg-max class.</summary>
-    Multiclass,
-
-    /// <summary>Two class logits (false, true): <c>Score</c> holds the two probabilities, <c>PredictedLabel</c> is true when class 1 wins.</summary>
-    Binary,
-
-    /// <summary>One output value: <c>Score</c>.</summary>
-    Regression,
-}
+namespace Microsoft.ML.Cbp.Scoring;
 
 /// <summary>
 /// Turns a trained (compact) network into the two scoring graphs the ML.NET transformer uses: a batched one that our
@@ -35,13 +24,13 @@ public enum ScoringTask
 /// nodes because ML.NET's ONNX reader rejects INT4 and INT2 initializers. Decoded values equal those of
 /// <c>DequantizeLinear</c> (the same single float product).</para>
 /// </remarks>
-public static class ScoringGraph
+internal static class ScoringGraph
 {
-    /// <summary>The output with the probabilities (classification) or the value (regression).</summary>
-    public const string ScoreOutput = "Score";
+    /// <summary>The output with the probabilities (classification) or the value (regression): the Score column.</summary>
+    private const string ScoreOutput = ScoringOutput.Score;
 
-    /// <summary>The per-row output with the predicted label value (classification).</summary>
-    public const string PredictedLabelOutput = "PredictedLabel";
+    /// <summary>The per-row output with the predicted label value (classification): the PredictedLabel column.</summary>
+    private const string PredictedLabelOutput = ScoringOutput.PredictedLabel;
 
     /// <summary>The batched output with the arg-max class index (int64), for classification.</summary>
     public const string ClassOutput = "cbp_class";
@@ -50,6 +39,9 @@ public static class ScoringGraph
     public const string BatchedInput = "cbp_features";
 
     private const string Prefix = "cbp_";
+
+    /// <summary>Metadata keys a scoring graph carries, and the two values of the form key.</summary>
+    private const string FormKey = "cbp.scoring.form", PerRowForm = "per_row", BatchedForm = "batched", TaskKey = "cbp.scoring.task", OutputsKey = "cbp.scoring.outputs", InputShapeKey = "cbp.scoring.input_shape";
 
     /// <summary>
     /// The per-row scoring graph for ML.NET's <c>OnnxTransformer</c>: input <paramref name="featureColumn"/> [rowWidth];
@@ -120,9 +112,14 @@ public static class ScoringGraph
             graph.Output.Add(Float(ScoreOutput, new object[] { "N", (long)outputs }));
             graph.Output.Add(ValueInfo(ClassOutput, OnnxTensorConversion.DataTypes.Int64, new object[] { "N" }));
         }
-        SetMetadata(model, "cbp.scoring.form", "batched");
+        SetMetadata(model, FormKey, BatchedForm);
         return model;
     }
+
+    /// <summary>Whether <paramref name="model"/> is a per-row scoring graph made by <see cref="PerRow"/> (as found inside a saved model zip).</summary>
+    /// <param name="model">Any ONNX model.</param>
+    public static bool IsPerRow(ModelProto model) =>
+        model.MetadataProps.Any(p => p.Key == FormKey && p.Value == PerRowForm);
 
     /// <summary>Reads the task, outputs per row and input row shape recorded in a scoring graph's metadata.</summary>
     /// <param name="scoringGraph">A graph made by <see cref="PerRow"/> or <see cref="ToBatched"/>.</param>
@@ -131,9 +128,9 @@ public static class ScoringGraph
     {
         ArgumentNullException.ThrowIfNull(scoringGraph);
         string? Get(string key) => scoringGraph.MetadataProps.FirstOrDefault(p => p.Key == key)?.Value;
-        if (Get("cbp.scoring.form") is null || !Enum.TryParse<ScoringTask>(Get("cbp.scoring.task"), out var task)
-            || !int.TryParse(Get("cbp.scoring.outputs"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int outputs)
-            || Get("cbp.scoring.input_shape") is not { } shape)
+        if (Get(FormKey) is null || !Enum.TryParse<ScoringTask>(Get(TaskKey), out var task)
+            || !int.TryParse(Get(OutputsKey), NumberStyles.Integer, CultureInfo.InvariantCulture, out int outputs)
+            || Get(InputShapeKey) is not { } shape)
         {
             throw new ArgumentException("The model is not a Microsoft.ML.Cbp scoring graph (its cbp.scoring.* metadata is missing).", nameof(scoringGraph));
         }
@@ -350,10 +347,10 @@ public static class ScoringGraph
             }
         }
         graph.ValueInfo.Clear();
-        SetMetadata(model, "cbp.scoring.form", "per_row");
-        SetMetadata(model, "cbp.scoring.task", task.ToString());
-        SetMetadata(model, "cbp.scoring.outputs", outputs.ToString(CultureInfo.InvariantCulture));
-        SetMetadata(model, "cbp.scoring.input_shape", string.Join(",", rowShape));
+        SetMetadata(model, FormKey, PerRowForm);
+        SetMetadata(model, TaskKey, task.ToString());
+        SetMetadata(model, OutputsKey, outputs.ToString(CultureInfo.InvariantCulture));
+        SetMetadata(model, InputShapeKey, string.Join(",", rowShape));
         return model;
     }
 

@@ -6,7 +6,7 @@ using Onnx;
 
 namespace Microsoft.ML.Cbp.Onnx;
 
-/// <summary>Which weight initializers of an ONNX graph CBP constrains (CBP.md section 1).</summary>
+/// <summary>Which weight initializers of an ONNX graph CBP constrains (docs/CBP.md section 1).</summary>
 public static class ConstrainedInitializerSelection
 {
     /// <summary>

@@ -10,10 +10,10 @@ namespace Microsoft.ML.Cbp.Onnx;
 
 /// <summary>Runs one ONNX node on TorchSharp tensors; returns its outputs in order.</summary>
 /// <param name="context">The node, its inputs and the execution mode.</param>
-public delegate Tensor[] OnnxOpImplementation(OnnxOpContext context);
+internal delegate Tensor[] OnnxOpImplementation(OnnxOpContext context);
 
 /// <summary>What an op implementation sees: the node, its input tensors, the opset and the mode.</summary>
-public sealed class OnnxOpContext
+internal sealed class OnnxOpContext
 {
     internal OnnxOpContext(NodeProto node, Tensor?[] inputs, int opset, bool training, long? fixedBatch, double? batchNormMomentum = null)
     {

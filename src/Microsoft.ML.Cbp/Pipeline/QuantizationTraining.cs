@@ -4,21 +4,20 @@ using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.Cbp.Data;
 using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Training;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Cbp.Training;
+namespace Microsoft.ML.Cbp.Pipeline;
 
 /// <summary>
-/// What <see cref="CbpQuantizeEstimator"/> does with the data once it is in memory: build or load the network, float
-/// pre-training with early stopping, CBP, the final projection, and the compact export.
+/// The training phases of a Fit once the data is in memory: build or load the network, float pre-training with early
+/// stopping, CBP, the final projection, and the compact export.
 /// </summary>
 internal static class QuantizationTraining
 {
     private const int EarlyStoppingPatience = 3;
-    private const double HistogramRange = 1.5;
-    private const int HistogramBins = 150;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
@@ -47,8 +46,7 @@ internal static class QuantizationTraining
         using var validationSource = validation is null ? null : Source(validation, rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
         int batches = (int)((train.RowCount + options.BatchSize - 1) / options.BatchSize);
 
-        int pretrainEpochs = options.PretrainEpochs ?? (options.Architecture is null && (options.PretrainedModelPath ?? (object?)options.PretrainedModelBytes) is not null ? 0 : 10);
-        var pretraining = Pretrain(module, loss, trainSource, validationSource, pretrainEpochs, options, batches, progress);
+        var pretraining = Pretrain(module, loss, trainSource, validationSource, EngineOptions.PretrainEpochs(options), options, batches, progress);
         double? floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
 
         var selected = ConstrainedInitializerSelection.Select(model, options.KeepFirstAndLastLayersFloat, exclude: options.FloatLayers);
@@ -58,23 +56,12 @@ internal static class QuantizationTraining
                 $"The network has no weight layer left to constrain (candidates: {string.Join(", ", ConstrainedInitializerSelection.Candidates(model))}); " +
                 "set KeepFirstAndLastLayersFloat = false or remove names from FloatLayers.", nameof(options));
         }
-        int steps = Math.Min(options.ScheduleEpochsPerPass, batches);
-        int scheduleEpochs = options.Epochs * steps;
-        int batchesPerStep = (batches + steps - 1) / steps;
-        var trainerOptions = new CbpTrainerOptions
-        {
-            Mode = TrainingMode.Cbp,
-            Epochs = scheduleEpochs,
-            BatchesPerEpoch = batchesPerStep,
-            LearningRate = options.LearningRate,
-            MultiplierLearningRate = options.MultiplierLearningRate,
-            MultiplierUpdatePeriod = options.MultiplierUpdatePeriod,
-            FinalAnnealFraction = options.FinalAnnealFraction,
-            ScaleMode = options.ScaleMode,
-        };
+        var trainerOptions = EngineOptions.Cbp(options, batches);
+        int scheduleEpochs = trainerOptions.Epochs;
+        int batchesPerStep = trainerOptions.BatchesPerEpoch!.Value;
         using var trainer = new CbpTrainer(module, loss, selected.Select(module.MemberName), options.Constraint, trainerOptions);
         var largest = trainer.ConstrainedParameters.OrderByDescending(p => p.Count).First();
-        var before = Histogram(largest);
+        var before = LatentHistogram.Count(largest);
         var cbp = new List<EpochReport>();
         for (int epoch = 1; epoch <= scheduleEpochs; epoch++)
         {
@@ -87,7 +74,7 @@ internal static class QuantizationTraining
 
         progress(new CbpProgressReport(CbpPhase.Exporting, scheduleEpochs, scheduleEpochs, batches, batches, null));
         var statistics = trainer.MeasureConstraint();
-        var histogram = new WeightHistogram(module.InitializerName(largest.Name), -HistogramRange, HistogramRange, before, Histogram(largest));
+        var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
@@ -119,21 +106,6 @@ internal static class QuantizationTraining
             Seconds = clock.Elapsed.TotalSeconds,
         };
         return new Result(compact, module.Input.Name, module.OutputName, outputs, rowShape, summary);
-    }
-
-    /// <summary>Counts of latent / scale in <see cref="HistogramBins"/> bins over [-HistogramRange, HistogramRange] (ends clamped).</summary>
-    private static long[] Histogram(ConstrainedParameter parameter)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var normalized = (parameter.Latent / parameter.Scale).flatten().cpu().to(float64).data<double>().ToArray();
-        var counts = new long[HistogramBins];
-        foreach (double v in normalized)
-        {
-            int bin = (int)Math.Floor((v + HistogramRange) / (2 * HistogramRange) * HistogramBins);
-            counts[Math.Clamp(bin, 0, HistogramBins - 1)]++;
-        }
-        return counts;
     }
 
     private static Device ChooseDevice(CbpTrainingDevice choice)
@@ -227,8 +199,7 @@ internal static class QuantizationTraining
         {
             return reports;
         }
-        using var trainer = new CbpTrainer(module, loss, Array.Empty<string>(), options.Constraint,
-            new CbpTrainerOptions { Mode = TrainingMode.Float, Epochs = epochs, LearningRate = options.PretrainLearningRate });
+        using var trainer = new CbpTrainer(module, loss, Array.Empty<string>(), options.Constraint, EngineOptions.Pretraining(options, epochs));
         Dictionary<string, Tensor>? best = null;
         double bestLoss = double.PositiveInfinity;
         int sinceBest = 0;

@@ -61,7 +61,7 @@ public static class QuantizedOnnxExporter
                 var original = graph.Initializer[i];
                 if (original.DataType is OnnxTensorConversion.DataTypes.Float or OnnxTensorConversion.DataTypes.Double)
                 {
-                    graph.Initializer[i] = OnnxTensorConversion.FromFloat(original.Name, module.InitializerValue(original.Name));
+                    graph.Initializer[i] = TorchTensorConversion.FromFloat(original.Name, module.InitializerValue(original.Name));
                 }
             }
         }
@@ -140,7 +140,7 @@ public static class QuantizedOnnxExporter
         var scales = c.Scale.Select(s => (float)(s * codesOf.Unit)).ToArray();
         using (var scaleTensor = scales.Length == 1 ? tensor(scales[0]) : tensor(scales))
         {
-            graph.Initializer.Add(OnnxTensorConversion.FromFloat(scaleName, scaleTensor));
+            graph.Initializer.Add(TorchTensorConversion.FromFloat(scaleName, scaleTensor));
         }
         var node = new NodeProto { OpType = "DequantizeLinear", Name = c.Initializer + "_cbp_dequantize" };
         node.Input.Add(codesName);

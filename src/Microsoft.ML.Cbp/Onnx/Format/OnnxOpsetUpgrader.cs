@@ -11,7 +11,7 @@ namespace Microsoft.ML.Cbp.Onnx;
 /// removed attributes (BatchNormalization's spatial, is_test, consumed_inputs; Dropout's is_test), and the
 /// opset-13 change of Softmax/LogSoftmax semantics (rewritten as Flatten, normalise, Reshape).
 /// </summary>
-public static class OnnxOpsetUpgrader
+internal static class OnnxOpsetUpgrader
 {
     /// <summary>The lowest IR version that may carry each default-domain opset (ONNX's release table).</summary>
     /// <param name="opset">Default-domain opset.</param>
@@ -165,7 +165,6 @@ public static class OnnxOpsetUpgrader
 
     private static TensorProto FloatScalar(float value)
     {
-        using var t = TorchSharp.torch.tensor(value);
-        return OnnxTensorConversion.FromFloat("", t);
+        return OnnxTensorConversion.FromFloat("", Array.Empty<long>(), new[] { value });
     }
 }

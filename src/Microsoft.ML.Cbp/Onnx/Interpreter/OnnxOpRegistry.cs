@@ -6,7 +6,7 @@ using Microsoft.ML.Cbp.Onnx.Ops;
 namespace Microsoft.ML.Cbp.Onnx;
 
 /// <summary>The ONNX operators (default domain) that the TorchSharp graph interpreter executes.</summary>
-public static class OnnxOpRegistry
+internal static class OnnxOpRegistry
 {
     private static readonly Dictionary<string, OnnxOpImplementation> Ops = Build();
 

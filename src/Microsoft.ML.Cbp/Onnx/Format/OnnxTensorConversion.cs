@@ -4,13 +4,12 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Onnx;
 
-/// <summary>ONNX <c>TensorProto</c> to TorchSharp tensors and back, including packed 4-bit and 2-bit integers.</summary>
-public static class OnnxTensorConversion
+/// <summary>ONNX <c>TensorProto</c> from and to .NET arrays, including packed 4-bit and 2-bit integers (no TorchSharp: the
+/// scoring layer builds graphs with it; <see cref="TorchTensorConversion"/> converts to and from TorchSharp tensors).</summary>
+internal static class OnnxTensorConversion
 {
     /// <summary>ONNX data type codes (<c>TensorProto.DataType</c>) used here.</summary>
     public static class DataTypes
@@ -43,63 +42,12 @@ public static class OnnxTensorConversion
         public const int Int2 = 26;
     }
 
-    /// <summary>
-    /// Converts an ONNX tensor to a TorchSharp tensor on the CPU. Float types stay float32/float64; 4-bit and 2-bit
-    /// integers are unpacked to int8 (signed) or uint8 (unsigned); other integers keep their width; bool stays bool.
-    /// </summary>
-    /// <param name="proto">The tensor.</param>
-    /// <exception cref="NotSupportedException">The data type or the storage (external data) is not supported.</exception>
-    /// <exception cref="InvalidDataException">The data does not match the dimensions.</exception>
-    public static Tensor ToTorch(TensorProto proto)
-    {
-        ArgumentNullException.ThrowIfNull(proto);
-        long[] dims = proto.Dims.ToArray();
-        long count = dims.Aggregate(1L, (a, b) => a * b);
-        if (proto.DataLocation == TensorProto.Types.DataLocation.External || proto.ExternalData.Count > 0)
-        {
-            throw new NotSupportedException($"Tensor '{proto.Name}' keeps its data in an external file; load models with embedded weights.");
-        }
-        byte[] raw = proto.RawData.ToByteArray();
-        bool hasRaw = !proto.RawData.IsEmpty;
-        switch (proto.DataType)
-        {
-            case DataTypes.Float:
-                return tensor(hasRaw ? Cast<float>(raw, count, proto) : Check(proto.FloatData.ToArray(), count, proto), dims);
-            case DataTypes.Double:
-                return tensor(hasRaw ? Cast<double>(raw, count, proto) : Check(proto.DoubleData.ToArray(), count, proto), dims);
-            case DataTypes.Int64:
-                return tensor(hasRaw ? Cast<long>(raw, count, proto) : Check(proto.Int64Data.ToArray(), count, proto), dims);
-            case DataTypes.Int32:
-                return tensor(hasRaw ? Cast<int>(raw, count, proto) : Check(proto.Int32Data.ToArray(), count, proto), dims);
-            case DataTypes.Int8:
-                return tensor(hasRaw ? Cast<sbyte>(raw, count, proto) : Check(proto.Int32Data.Select(v => (sbyte)v).ToArray(), count, proto), dims);
-            case DataTypes.UInt8:
-                return tensor(hasRaw ? Cast<byte>(raw, count, proto) : Check(proto.Int32Data.Select(v => (byte)v).ToArray(), count, proto), dims);
-            case DataTypes.Bool:
-                return tensor(hasRaw ? Cast<byte>(raw, count, proto).Select(v => v != 0).ToArray() : Check(proto.Int32Data.Select(v => v != 0).ToArray(), count, proto), dims);
-            case DataTypes.Int4 or DataTypes.UInt4 or DataTypes.Int2 or DataTypes.UInt2:
-            {
-                int bits = proto.DataType is DataTypes.Int4 or DataTypes.UInt4 ? 4 : 2;
-                bool signed = proto.DataType is DataTypes.Int4 or DataTypes.Int2;
-                byte[] packed = hasRaw ? raw : proto.Int32Data.Select(v => (byte)v).ToArray();
-                var codes = Unpack(packed, count, bits, signed, proto.Name);
-                return signed ? tensor(codes, dims) : tensor(codes.Select(v => (byte)v).ToArray(), dims);
-            }
-            default:
-                throw new NotSupportedException(
-                    $"Tensor '{proto.Name}' has ONNX data type {proto.DataType}; supported: float, double, int64, int32, int8, uint8, bool, int4, uint4, int2, uint2.");
-        }
-    }
-
-    /// <summary>A float32 ONNX tensor (raw little-endian data) from a TorchSharp tensor.</summary>
+    /// <summary>A float32 ONNX tensor (raw little-endian data).</summary>
     /// <param name="name">Tensor name.</param>
-    /// <param name="value">Values (converted to float32 on the CPU).</param>
-    public static TensorProto FromFloat(string name, Tensor value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        using var cpu = value.detach().to(float32).cpu().contiguous();
-        return Create(name, DataTypes.Float, cpu.shape, MemoryMarshal.AsBytes(cpu.data<float>().ToArray().AsSpan()).ToArray());
-    }
+    /// <param name="dims">Dimensions.</param>
+    /// <param name="values">Values, row-major.</param>
+    public static TensorProto FromFloat(string name, long[] dims, float[] values) =>
+        Create(name, DataTypes.Float, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
     /// <summary>An int64 ONNX tensor.</summary>
     /// <param name="name">Tensor name.</param>
@@ -179,14 +127,14 @@ public static class OnnxTensorConversion
         return codes;
     }
 
-    private static TensorProto Create(string name, int dataType, long[] dims, byte[] raw)
+    internal static TensorProto Create(string name, int dataType, long[] dims, byte[] raw)
     {
         var proto = new TensorProto { Name = name, DataType = dataType, RawData = ByteString.CopyFrom(raw) };
         proto.Dims.AddRange(dims);
         return proto;
     }
 
-    private static T[] Cast<T>(byte[] raw, long count, TensorProto proto) where T : struct
+    internal static T[] Cast<T>(byte[] raw, long count, TensorProto proto) where T : struct
     {
         int size = Marshal.SizeOf<T>();
         if (raw.Length != count * size)
@@ -197,7 +145,7 @@ public static class OnnxTensorConversion
         return MemoryMarshal.Cast<byte, T>(raw).ToArray();
     }
 
-    private static T[] Check<T>(T[] values, long count, TensorProto proto)
+    internal static T[] Check<T>(T[] values, long count, TensorProto proto)
     {
         if (values.Length != count)
         {

@@ -94,7 +94,7 @@ internal static class ShapeOps
         {
             if (OnnxAttributes.Find(c.Node, "value") is { } value)
             {
-                return new[] { OnnxTensorConversion.ToTorch(value.T) };
+                return new[] { TorchTensorConversion.ToTorch(value.T) };
             }
             if (OnnxAttributes.Find(c.Node, "value_float") is { } f)
             {

@@ -281,7 +281,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             Tensor value;
             try
             {
-                value = OnnxTensorConversion.ToTorch(proto);
+                value = TorchTensorConversion.ToTorch(proto);
             }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException)
             {

@@ -6,7 +6,7 @@ using Onnx;
 namespace Microsoft.ML.Cbp.Onnx;
 
 /// <summary>Typed access to a node's attributes, with the defaults the ONNX operator specifications give.</summary>
-public static class OnnxAttributes
+internal static class OnnxAttributes
 {
     /// <summary>The attribute named <paramref name="name"/>, or <see langword="null"/>.</summary>
     /// <param name="node">The node.</param>

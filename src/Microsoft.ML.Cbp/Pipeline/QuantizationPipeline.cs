@@ -1,0 +1,50 @@
+using System;
+using Microsoft.ML.Cbp.Data;
+using Microsoft.ML.Cbp.Scoring;
+using Onnx;
+
+namespace Microsoft.ML.Cbp.Pipeline;
+
+/// <summary>What a Fit produced: the compact network, the names its scoring head needs, the report, and the head's task and key values.</summary>
+/// <param name="Compact">The compact ONNX network (codes with DequantizeLinear).</param>
+/// <param name="InputName">Its data input.</param>
+/// <param name="OutputName">Its output (logits or value).</param>
+/// <param name="Outputs">Values per row of the output.</param>
+/// <param name="Report">What training did.</param>
+/// <param name="Task">The scoring head the label asks for.</param>
+/// <param name="LabelValues">Multiclass: the label value of each class, in key order; else null.</param>
+internal sealed record QuantizationResult(ModelProto Compact, string InputName, string OutputName, int Outputs, CbpTrainingReport Report, ScoringTask Task, Array? LabelValues);
+
+/// <summary>
+/// The body of <c>CbpQuantizeEstimator.Fit</c>: check the columns, read the training and validation data, run the
+/// training phases (<see cref="QuantizationTraining"/>), and collect what the transformer is built from.
+/// </summary>
+internal static class QuantizationPipeline
+{
+    /// <summary>Trains and quantizes the network the options describe on <paramref name="input"/>.</summary>
+    /// <param name="options">Validated options.</param>
+    /// <param name="input">Training data.</param>
+    /// <param name="seed">Seed of initialisation and shuffling.</param>
+    /// <param name="progress">Receives progress (and forwards it to the user's callback and the log).</param>
+    public static QuantizationResult Fit(CbpQuantizeOptions options, IDataView input, long seed, Action<CbpProgressReport> progress)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        InputColumns.Inspect(input.Schema, options.FeatureColumnName, options.LabelColumnName);
+        progress(new CbpProgressReport(CbpPhase.LoadingData, 0, 0, 0, 0, null));
+        var train = DataViewTensorReader.Read(input, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken);
+        var validation = options.ValidationData is { } v
+            ? DataViewTensorReader.Read(v, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken)
+            : null;
+        if (validation is not null && (validation.LabelKind != train.LabelKind || validation.ClassCount != train.ClassCount || validation.FeatureWidth != train.FeatureWidth))
+        {
+            throw new ArgumentException(
+                $"ValidationData's columns differ from the training data's ({validation.FeatureWidth} features, {validation.LabelKind} label with {validation.ClassCount} classes " +
+                $"versus {train.FeatureWidth}, {train.LabelKind}, {train.ClassCount}).", nameof(input));
+        }
+        var trained = QuantizationTraining.Run(options, train, validation, seed, progress);
+        var label = input.Schema[options.LabelColumnName];
+        var task = ScoringOutput.TaskFor(label.Type);
+        var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
+        return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
+    }
+}
