@@ -121,7 +121,7 @@ public static class AccuracyStudy
                 Add(new StudyRow(name, constraint.Name, "naive rounding", seed, Accuracy(module, Quantized(module, scales, constraint), testX, testY, shape), 0, 0, 1, 0, 0));
                 using (var data = new InMemoryBatchSource(trainX, trainY, settings.BatchSize, shuffle: false))
                 {
-                    Baselines.ReestimateBatchNorm(module, data);
+                    module.ReestimateBatchNorm(data.Pass(0).Select(b => b.Features));
                 }
                 Add(new StudyRow(name, constraint.Name, "naive rounding + BN re-estimation", seed, Accuracy(module, Quantized(module, scales, constraint), testX, testY, shape), 0, 0, 1, 0, 0));
 

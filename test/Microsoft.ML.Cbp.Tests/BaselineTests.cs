@@ -77,7 +77,7 @@ public sealed class BaselineTests
         using var x = randn(new long[] { 32, 3, 2, 2 }, generator: g).mul_(3).add_(1);
         using var y = zeros(32, dtype: int64);
         using var data = new InMemoryBatchSource(x, y, 8, shuffle: false);
-        Assert.AreEqual(1, Baselines.ReestimateBatchNorm(module, data));
+        Assert.AreEqual(1, module.ReestimateBatchNorm(data.Pass(0).Select(b => b.Features)));
         var values = x.data<float>().ToArray();
         var (mean, variance) = module.BatchNormStatistics().Single();
         for (int c = 0; c < 3; c++)
@@ -94,5 +94,19 @@ public sealed class BaselineTests
             Assert.AreEqual(varianceSum / 4, variance.data<float>()[c], 1e-4, $"running variance of channel {c}");
         }
         Assert.IsNull(module.BatchNormMomentumOverride, "the model's own momentum is back");
+    }
+
+    [TestMethod]
+    public void TheGenericReEstimationRefusesAGraphInsteadOfSilentlyDoingNothing()
+    {
+        // An ONNX graph keeps its statistics as graph buffers, not TorchSharp BatchNorm layers: the generic baseline cannot
+        // re-estimate them and says which method can, rather than reporting a baseline that never ran.
+        var model = OnnxTestHelpers.Model(new long[] { 3, 2, 2 }, (b, x) => b.BatchNorm(x, 3));
+        using var module = new Onnx.OnnxGraphModule(model);
+        using var x = ones(new long[] { 4, 3, 2, 2 });
+        using var y = zeros(4, dtype: int64);
+        using var data = new InMemoryBatchSource(x, y, 2, shuffle: false);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Baselines.ReestimateBatchNorm(module, data));
+        StringAssert.Contains(e.Message, "OnnxGraphModule.ReestimateBatchNorm");
     }
 }

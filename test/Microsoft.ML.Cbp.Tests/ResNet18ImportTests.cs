@@ -33,7 +33,7 @@ public sealed class ResNet18ImportTests
     public void LoadsAsTheOldModelItIsAndRoundTripsUnchanged()
     {
         Assert.AreEqual(3L, _model!.IrVersion);
-        Assert.AreEqual(8, OnnxGraphModule.DefaultOpset(_model));
+        Assert.AreEqual(8, OnnxModelFile.DefaultOpset(_model));
         Assert.AreEqual(1L, _module!.FixedBatch);
         var again = OnnxModelFile.Parse(OnnxModelFile.ToBytes(_model));
         Assert.AreEqual(_model, again, "a load-save round trip keeps every field");
@@ -72,7 +72,7 @@ public sealed class ResNet18ImportTests
         foreach (var storage in new[] { WeightStorage.Float32, WeightStorage.Int4 })
         {
             var exported = QuantizedOnnxExporter.Export(module, constrained, storage);
-            Assert.AreEqual(storage == WeightStorage.Int4 ? 21 : 8, OnnxGraphModule.DefaultOpset(exported));
+            Assert.AreEqual(storage == WeightStorage.Int4 ? 21 : 8, OnnxModelFile.DefaultOpset(exported));
             OnnxTestHelpers.AssertClose(expected, OrtRunner.Run(exported, input, shape), 1e-4, $"ResNet-18 two-bit shift, {storage}");
         }
     }

@@ -53,21 +53,27 @@ public static class Baselines
     /// cumulative average over the given batches, as PyTorch does with <c>momentum = None</c>), leaving every
     /// other parameter unchanged. Cheap, and recovers most of the accuracy naive rounding loses in a CNN.
     /// </summary>
-    /// <param name="model">The network (left in evaluation mode).</param>
+    /// <param name="model">A network whose normalisation layers are TorchSharp <c>BatchNorm</c> modules (left in evaluation mode).
+    /// For an ONNX graph use <c>OnnxGraphModule.ReestimateBatchNorm</c>.</param>
     /// <param name="data">Training batches (labels unused).</param>
     /// <param name="maxBatches">At most this many batches of one pass; null for the whole pass.</param>
     /// <returns>How many batch-norm layers were re-estimated.</returns>
+    /// <exception cref="ArgumentException">The module keeps buffers but has no BatchNorm layer.</exception>
     public static int ReestimateBatchNorm(nn.Module<Tensor, Tensor> model, IBatchSource data, int? maxBatches = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
-        if (model is Onnx.OnnxGraphModule graph)
-        {
-            return ReestimateGraphBatchNorm(graph, data, maxBatches);
-        }
         var layers = model.modules().OfType<BatchNorm>().ToList();
         if (layers.Count == 0)
         {
+            if (model.named_buffers().Any())
+            {
+                // Running statistics kept outside TorchSharp's BatchNorm layers (an ONNX graph keeps them as buffers of
+                // the graph) cannot be re-estimated here; silently doing nothing would report a baseline that never ran.
+                throw new ArgumentException(
+                    $"The module ({model.GetType().Name}) has buffers but no BatchNorm layers; re-estimate its statistics with its own method " +
+                    "(OnnxGraphModule.ReestimateBatchNorm for an ONNX graph).", nameof(model));
+            }
             model.eval();
             return 0;
         }
@@ -101,41 +107,5 @@ public static class Baselines
             model.eval();
         }
         return layers.Count;
-    }
-
-    /// <summary>The same for an ONNX graph: statistics reset, then batch t weighs 1/t (a cumulative average).</summary>
-    private static int ReestimateGraphBatchNorm(Onnx.OnnxGraphModule model, IBatchSource data, int? maxBatches)
-    {
-        var statistics = model.BatchNormStatistics();
-        using (no_grad())
-        {
-            foreach (var (mean, variance) in statistics)
-            {
-                mean.zero_();
-                variance.fill_(1.0f);
-            }
-        }
-        try
-        {
-            model.train();
-            using var noGrad = no_grad();
-            using var batches = data.Pass(0).GetEnumerator();
-            for (int i = 0; statistics.Count > 0 && (maxBatches is null || i < maxBatches); i++)
-            {
-                using var scope = NewDisposeScope();
-                if (!batches.MoveNext())
-                {
-                    break;
-                }
-                model.BatchNormMomentumOverride = 1.0 / (i + 1);
-                model.forward(batches.Current.Features);
-            }
-        }
-        finally
-        {
-            model.BatchNormMomentumOverride = null;
-            model.eval();
-        }
-        return statistics.Count;
     }
 }

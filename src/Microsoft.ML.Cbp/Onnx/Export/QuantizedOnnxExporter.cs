@@ -74,7 +74,7 @@ public static class QuantizedOnnxExporter
                 WeightStorage.Int4 => 21,
                 _ => 25,
             };
-            OnnxOpsetUpgrader.Upgrade(model, needed);
+            OnnxOpsetUpgrader.Upgrade(model, needed, OnnxOpRegistry.Supported);
             int bits = storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, _ => 2 };
             var nodes = new List<NodeProto>();
             foreach (var c in constrained)
@@ -86,7 +86,7 @@ public static class QuantizedOnnxExporter
                 graph.Node.Insert(0, nodes[i]);
             }
         }
-        model.IrVersion = Math.Max(model.IrVersion, OnnxOpsetUpgrader.MinimumIrVersion(OnnxGraphModule.DefaultOpset(model)));
+        model.IrVersion = Math.Max(model.IrVersion, OnnxOpsetUpgrader.MinimumIrVersion(OnnxModelFile.DefaultOpset(model)));
         MakeBatchSymbolic(model, module.Input.Name);
         WriteMetadata(model, constrained, storage);
         return model;

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using Google.Protobuf;
 using Onnx;
 
@@ -90,5 +91,16 @@ public static class OnnxModelFile
                 File.Delete(temp);
             }
         }
+    }
+
+    /// <summary>The default-domain opset a model imports.</summary>
+    /// <param name="model">The model.</param>
+    public static int DefaultOpset(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var entry = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx");
+        return entry is null
+            ? throw new InvalidDataException("The model imports no default-domain (ai.onnx) opset.")
+            : (int)entry.Version;
     }
 }

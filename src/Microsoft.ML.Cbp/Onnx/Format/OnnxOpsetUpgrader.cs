@@ -32,11 +32,13 @@ internal static class OnnxOpsetUpgrader
     /// <summary>Rewrites <paramref name="model"/> in place to opset <paramref name="target"/> (no-op when already there or later).</summary>
     /// <param name="model">The model (modified).</param>
     /// <param name="target">The default-domain opset wanted.</param>
-    /// <exception cref="NotSupportedException">The model uses an op this upgrader (and the interpreter) does not know.</exception>
-    public static void Upgrade(ModelProto model, int target)
+    /// <param name="supportedOps">The ops whose history between opsets is accounted for (the interpreter's ops); any other op is refused.</param>
+    /// <exception cref="NotSupportedException">The model uses an op outside <paramref name="supportedOps"/>.</exception>
+    public static void Upgrade(ModelProto model, int target, IReadOnlyCollection<string> supportedOps)
     {
         ArgumentNullException.ThrowIfNull(model);
-        int from = OnnxGraphModule.DefaultOpset(model);
+        ArgumentNullException.ThrowIfNull(supportedOps);
+        int from = OnnxModelFile.DefaultOpset(model);
         if (from >= target)
         {
             return;
@@ -51,7 +53,7 @@ internal static class OnnxOpsetUpgrader
                 rewritten.Add(node);
                 continue;
             }
-            if (OnnxOpRegistry.Find(node.OpType) is null)
+            if (!supportedOps.Contains(node.OpType))
             {
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)} cannot be upgraded from opset {from} to {target}: the op is not supported.");
             }

@@ -55,7 +55,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         var graph = model.Graph ?? throw new InvalidDataException("The model has no graph.");
-        Opset = DefaultOpset(model);
+        Opset = OnnxModelFile.DefaultOpset(model);
         if (Opset < 7)
         {
             throw new NotSupportedException($"The model imports default-domain opset {Opset}; opsets 7 and later are supported.");
@@ -118,10 +118,55 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     /// When set, the weight of a training batch in every batch-norm layer's running statistics (torch's convention),
     /// replacing the nodes' momentum. Null (default) keeps the model's own.
     /// </summary>
-    public double? BatchNormMomentumOverride { get; set; }
+    internal double? BatchNormMomentumOverride { get; set; }
+
+    /// <summary>
+    /// Re-estimates the running mean and variance of every BatchNormalization node from data (statistics reset, then
+    /// batch t weighs 1/t: a cumulative average, as PyTorch does with <c>momentum = None</c>), leaving every other value
+    /// unchanged; the baseline that recovers most of the accuracy naive rounding loses in a CNN (docs/CBP.md section 7).
+    /// </summary>
+    /// <param name="featureBatches">Batches of input rows (one pass of training data); each is released after its forward pass.</param>
+    /// <param name="maxBatches">At most this many batches; null for all.</param>
+    /// <returns>How many batch-norm nodes were re-estimated. The module is left in evaluation mode.</returns>
+    public int ReestimateBatchNorm(IEnumerable<Tensor> featureBatches, int? maxBatches = null)
+    {
+        ArgumentNullException.ThrowIfNull(featureBatches);
+        var statistics = BatchNormStatistics();
+        using (no_grad())
+        {
+            foreach (var (mean, variance) in statistics)
+            {
+                mean.zero_();
+                variance.fill_(1.0f);
+            }
+        }
+        try
+        {
+            train();
+            using var noGrad = no_grad();
+            using var batches = featureBatches.GetEnumerator();
+            for (int i = 0; statistics.Count > 0 && (maxBatches is null || i < maxBatches); i++)
+            {
+                // The scope is open while the batch is made, so the batch is released with it.
+                using var scope = NewDisposeScope();
+                if (!batches.MoveNext())
+                {
+                    break;
+                }
+                BatchNormMomentumOverride = 1.0 / (i + 1);
+                forward(batches.Current);
+            }
+        }
+        finally
+        {
+            BatchNormMomentumOverride = null;
+            eval();
+        }
+        return statistics.Count;
+    }
 
     /// <summary>The running mean and variance buffers of every BatchNormalization node, by member name.</summary>
-    public IReadOnlyList<(Tensor Mean, Tensor Variance)> BatchNormStatistics()
+    internal IReadOnlyList<(Tensor Mean, Tensor Variance)> BatchNormStatistics()
     {
         var buffers = named_buffers().ToDictionary(b => b.name, b => b.buffer);
         var result = new List<(Tensor, Tensor)>();
@@ -191,17 +236,6 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             }
         }
         return values[OutputName];
-    }
-
-    /// <summary>The default-domain opset a model imports.</summary>
-    /// <param name="model">The model.</param>
-    public static int DefaultOpset(ModelProto model)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        var entry = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx");
-        return entry is null
-            ? throw new InvalidDataException("The model imports no default-domain (ai.onnx) opset.")
-            : (int)entry.Version;
     }
 
     private void PlanNodes(GraphProto graph, IEnumerable<string> initializerNames)

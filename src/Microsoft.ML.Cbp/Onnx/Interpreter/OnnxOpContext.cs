@@ -39,7 +39,7 @@ internal sealed class OnnxOpContext
 
     /// <summary>
     /// When set, the weight of the new batch in batch-norm running statistics (torch's convention), replacing the
-    /// node's momentum: <see cref="Training.Baselines.ReestimateBatchNorm"/> sets 1/t for a cumulative average.
+    /// node's momentum: <see cref="OnnxGraphModule.ReestimateBatchNorm"/> sets 1/t for a cumulative average.
     /// </summary>
     public double? BatchNormMomentum { get; }
 
