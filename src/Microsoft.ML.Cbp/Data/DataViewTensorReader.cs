@@ -1,80 +1,190 @@
 using System;
-using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
-using Microsoft.ML.Data;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Data;
 
-/// <summary>Rows of an <see cref="IDataView"/> as flat arrays: features (row-major floats) and labels.</summary>
-/// <param name="Features">Row-major features, <see cref="RowCount"/> times <see cref="FeatureWidth"/> floats.</param>
-/// <param name="FeatureWidth">Floats per row.</param>
-/// <param name="ClassLabels">Class indices for key and Boolean labels (key value - 1; missing keys are skipped rows); null for regression.</param>
-/// <param name="TargetLabels">Targets for Single labels; null for classification.</param>
-/// <param name="LabelKind">The kind of label.</param>
-/// <param name="ClassCount">Number of classes (key count, or 2 for Boolean); 1 for regression.</param>
+/// <summary>Rows of an <see cref="IDataView"/> cached as tensors: features [rows, shape...] and one label per row.</summary>
+/// <param name="Features">Float features, rows along the first dimension.</param>
+/// <param name="Labels">Class indices (int64) for key and Boolean labels, targets (float32) for Single labels.</param>
 /// <param name="SkippedRows">Rows left out because their label was missing (key 0 or NaN).</param>
-internal sealed record DataViewTensors(float[] Features, int FeatureWidth, long[]? ClassLabels, float[]? TargetLabels, LabelKind LabelKind, int ClassCount, long SkippedRows)
+internal sealed record CachedRows(Tensor Features, Tensor Labels, long SkippedRows) : IDisposable
 {
     /// <summary>Rows read.</summary>
-    public int RowCount => Features.Length / Math.Max(1, FeatureWidth);
+    public long Rows => Features.shape[0];
+
+    /// <summary>Releases the tensors.</summary>
+    public void Dispose()
+    {
+        Features.Dispose();
+        Labels.Dispose();
+    }
 }
 
 /// <summary>
-/// Reads an <see cref="IDataView"/> into arrays through a cursor, after <see cref="InputColumns"/> checked its columns.
+/// Reads an <see cref="IDataView"/> whole into tensors through one cursor, after <see cref="InputColumns"/> checked its
+/// columns: the feature tensor is allocated once for the expected row count and filled in chunks, so the data's float
+/// size is held once (no growing list, no intermediate array of the whole data).
 /// </summary>
 internal static class DataViewTensorReader
 {
-    /// <summary>Reads every row.</summary>
+    private const int ChunkRows = 1024;
+
+    /// <summary>Counts the rows a cursor over only the label column yields, and how many of them have a label (a cheap pass: features are not computed).</summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
     /// <param name="labelColumn">Label column name.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
-    /// <exception cref="ArgumentException">A column is missing or of an unsupported type, or no row has a label.</exception>
-    public static DataViewTensors Read(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default)
+    public static (long Labelled, long Skipped) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var (width, kind, classes) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
-        var featureCol = data.Schema[featureColumn];
-        var labelCol = data.Schema[labelColumn];
-        var features = new List<float>();
-        var classLabels = kind is LabelKind.Key or LabelKind.Boolean ? new List<long>() : null;
-        var targets = kind == LabelKind.Single ? new List<float>() : null;
-        long skipped = 0, row = 0;
-        using var cursor = data.GetRowCursor(new[] { featureCol, labelCol });
-        var getFeatures = cursor.GetGetter<VBuffer<float>>(featureCol);
-        VBuffer<float> buffer = default;
-        var dense = new float[width];
-        ValueGetter<uint>? getKey = kind == LabelKind.Key ? cursor.GetGetter<uint>(labelCol) : null;
-        ValueGetter<bool>? getBool = kind == LabelKind.Boolean ? cursor.GetGetter<bool>(labelCol) : null;
-        ValueGetter<float>? getFloat = kind == LabelKind.Single ? cursor.GetGetter<float>(labelCol) : null;
-        uint key = 0;
-        bool flag = false;
-        float target = 0;
-        while (cursor.MoveNext())
+        var (_, kind, _) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
+        var label = data.Schema[labelColumn];
+        using var cursor = data.GetRowCursor(new[] { label });
+        var reader = new LabelledRowReader(cursor, data.Schema[featureColumn], label, kind!.Value, withFeatures: false);
+        long labelled = 0, skipped = 0;
+        while (true)
         {
-            if (++row % 1024 == 0)
+            long row = labelled + skipped;
+            bool hasLabel;
+            try
+            {
+                if (!cursor.MoveNext())
+                {
+                    break;
+                }
+                hasLabel = reader.ReadLabel();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new InvalidOperationException($"Reading row {row} of the data (0-based, while counting its rows) failed: {e.Message}", e);
+            }
+            if (row % ChunkRows == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
-            getKey?.Invoke(ref key);
-            getBool?.Invoke(ref flag);
-            getFloat?.Invoke(ref target);
-            if ((kind == LabelKind.Key && key == 0) || (kind == LabelKind.Single && float.IsNaN(target)))
+            if (hasLabel)
+            {
+                labelled++;
+            }
+            else
             {
                 skipped++;
-                continue;
             }
-            getFeatures(ref buffer);
-            buffer.CopyTo(dense);
-            features.AddRange(dense);
-            classLabels?.Add(kind == LabelKind.Key ? key - 1 : flag ? 1 : 0);
-            targets?.Add(target);
         }
-        if (features.Count == 0)
+        return (labelled, skipped);
+    }
+
+    /// <summary>Reads every row into tensors.</summary>
+    /// <param name="data">The data.</param>
+    /// <param name="featureColumn">Feature column name.</param>
+    /// <param name="labelColumn">Label column name.</param>
+    /// <param name="rowShape">How the network sees one feature vector (its product is the feature width).</param>
+    /// <param name="expectedRows">Rows to allocate for (the view's row count, or a count pass's); more rows than this is an error.</param>
+    /// <param name="cancellationToken">Checked every 1024 rows.</param>
+    /// <exception cref="ArgumentException">A column is missing or of an unsupported type, or no row has a label.</exception>
+    /// <exception cref="InvalidOperationException">The data yielded more rows than <paramref name="expectedRows"/>, or reading a row failed (the row is named).</exception>
+    public static CachedRows Read(IDataView data, string featureColumn, string labelColumn, long[] rowShape, long expectedRows, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var (width, kind, _) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
+        long expectedWidth = rowShape.Aggregate(1L, (a, b) => a * b);
+        if (expectedWidth != width)
+        {
+            throw new ArgumentException($"The row shape [{string.Join(", ", rowShape)}] holds {expectedWidth} values; feature column '{featureColumn}' has {width}.", nameof(rowShape));
+        }
+        var featureCol = data.Schema[featureColumn];
+        var labelCol = data.Schema[labelColumn];
+        bool classes = kind != LabelKind.Single;
+        using var scope = NewDisposeScope();
+        var features = empty(new[] { expectedRows }.Concat(rowShape).ToArray());
+        var labels = classes ? empty(expectedRows, int64) : empty(expectedRows, float32);
+        var flat = features.view(expectedRows, width);
+        var chunk = new float[(long)ChunkRows * width];
+        var chunkClasses = new long[ChunkRows];
+        var chunkTargets = new float[ChunkRows];
+        long rows = 0, skipped = 0, row = -1;
+        int inChunk = 0;
+        void Flush()
+        {
+            if (inChunk == 0)
+            {
+                return;
+            }
+            using var source = tensor(chunk, new long[] { ChunkRows, width });
+            flat.narrow(0, rows - inChunk, inChunk).copy_(source.narrow(0, 0, inChunk));
+            using var labelSource = classes ? tensor(chunkClasses) : tensor(chunkTargets);
+            labels.narrow(0, rows - inChunk, inChunk).copy_(labelSource.narrow(0, 0, inChunk));
+            inChunk = 0;
+        }
+        using (var cursor = data.GetRowCursor(new[] { featureCol, labelCol }))
+        {
+            var reader = new LabelledRowReader(cursor, featureCol, labelCol, kind!.Value);
+            while (true)
+            {
+                bool more, labelled = false;
+                try
+                {
+                    more = cursor.MoveNext();
+                    if (more)
+                    {
+                        row++;
+                        labelled = reader.ReadLabel();
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    throw new InvalidOperationException($"Reading row {row + 1} of the data (0-based) failed: {e.Message}", e);
+                }
+                if (!more)
+                {
+                    break;
+                }
+                if (row % ChunkRows == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                if (!labelled)
+                {
+                    skipped++;
+                    continue;
+                }
+                if (rows == expectedRows)
+                {
+                    throw new InvalidOperationException(
+                        $"The data yielded more than the {expectedRows:N0} rows it reported; training needs a data view that returns the same rows every time it is read.");
+                }
+                try
+                {
+                    reader.ReadFeatures(chunk.AsSpan(inChunk * width, width));
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    throw new InvalidOperationException($"Reading row {row} of the data (0-based) failed: {e.Message}", e);
+                }
+                chunkClasses[inChunk] = reader.ClassIndex;
+                chunkTargets[inChunk] = reader.Target;
+                inChunk++;
+                rows++;
+                if (inChunk == ChunkRows)
+                {
+                    Flush();
+                }
+            }
+            Flush();
+        }
+        if (rows == 0)
         {
             throw new ArgumentException($"The data has no rows with a label in '{labelColumn}' ({skipped} rows had a missing label).", nameof(data));
         }
-        return new DataViewTensors(features.ToArray(), width, classLabels?.ToArray(), targets?.ToArray(), kind!.Value, classes, skipped);
+        // Rows with a missing label were counted but not stored: keep a view of the rows that were (same storage, no copy).
+        var result = rows == expectedRows
+            ? new CachedRows(features, labels, skipped)
+            : new CachedRows(features.narrow(0, 0, rows), labels.narrow(0, 0, rows), skipped);
+        result.Features.MoveToOuterDisposeScope();
+        result.Labels.MoveToOuterDisposeScope();
+        return result;
     }
 }

@@ -1,3 +1,4 @@
+using System;
 using Microsoft.ML.Cbp.Training;
 
 namespace Microsoft.ML.Cbp;
@@ -30,15 +31,20 @@ public enum CbpPhase
 /// <param name="Epoch">The finished epoch's report (loss, validation accuracy, CFS, g, multipliers, seconds), or null within an epoch.</param>
 public sealed record CbpProgressReport(CbpPhase Phase, int EpochNumber, int Epochs, int Batch, int Batches, EpochReport? Epoch)
 {
+    /// <summary>Training rows per second in the epoch so far (or over the finished epoch); null when not measured (loading, exporting).</summary>
+    public double? RowsPerSecond { get; init; }
+
     /// <summary>One line for logs.</summary>
     public override string ToString()
     {
         if (Epoch is not { } e)
         {
-            return $"{Phase} epoch {EpochNumber}/{Epochs}: batch {Batch}/{Batches}";
+            string speed = RowsPerSecond is double r ? $", {r:N0} rows/s" : "";
+            return $"{Phase} epoch {EpochNumber}/{Epochs}: batch {Batch}/{Batches} ({(double)Batch / Math.Max(1, Batches):P0}){speed}";
         }
         string validation = e.ValidationAccuracy is double a ? $", validation accuracy {a:P2}" : e.ValidationLoss is double l ? $", validation loss {l:G4}" : "";
         string constraint = Phase == CbpPhase.Cbp ? $", CFS {e.Cfs:G3} (scale-normalised {e.NormalizedCfs:G3}), on level {e.FractionOnLevel:P1}, g {e.G}, multipliers mean {e.MultiplierMean:G3} max {e.MultiplierMax:G3}" : "";
-        return $"{Phase} epoch {EpochNumber}/{Epochs}: loss {e.TaskLoss:G4}{validation}{constraint}, {e.Seconds:F1} s";
+        string rate = RowsPerSecond is double rows ? $", {rows:N0} rows/s" : "";
+        return $"{Phase} epoch {EpochNumber}/{Epochs}: loss {e.TaskLoss:G4}{validation}{constraint}, {e.Seconds:F1} s{rate}";
     }
 }

@@ -129,6 +129,34 @@ public sealed class CbpQuantizeOptions
     /// <summary>How <see cref="CbpQuantizeTransformer.SaveOnnx"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.</summary>
     public WeightStorage WeightStorage { get; set; } = WeightStorage.Int4;
 
+    /// <summary>
+    /// Training (and validation) data whose float features fit in this many bytes is read once into a tensor and drawn
+    /// in random-permutation batches; larger data streams from the IDataView a batch at a time, with memory bounded by
+    /// the batch size, <see cref="PrefetchBatches"/> and <see cref="ShufflePoolRows"/>, whatever the number of rows. Default
+    /// 2 GiB (the whole Fashion-MNIST is 188 MB). 0 always streams. A view that does not know its row count is counted
+    /// first in a cheap pass over the label column (features are not computed).
+    /// </summary>
+    public long DataCacheBudgetBytes { get; set; } = 2L << 30;
+
+    /// <summary>
+    /// Streamed data whose view cannot shuffle itself (<c>IDataView.CanShuffle</c> is false, as for most transformed or
+    /// file-backed views) is shuffled through a pool of this many rows (as ML.NET's ShuffleRows and tf.data do): each row
+    /// leaves the pool at a random position, so rows move about a pool's length from their place in the source, which is
+    /// weaker than a full permutation; a view that can shuffle itself (an in-memory or cached view) is shuffled fully by
+    /// its own cursor. Default null: as many rows as fit in 256 MiB, at most 10,000 (10,000 rows of 784 floats). At least 2.
+    /// </summary>
+    public int? ShufflePoolRows { get; set; }
+
+    /// <summary>Batches a background reader prepares ahead of training when data streams (image decoding and IDataView transforms overlap with training). Default 4.</summary>
+    public int PrefetchBatches { get; set; } = 4;
+
+    /// <summary>
+    /// TorchSharp intra-op threads during Fit; the process-wide setting is restored afterwards. Default null: the current
+    /// setting (TorchSharp's default is one per core), except that streamed data, whose reader needs a core, trains with one
+    /// fewer thread than the cores. Results are deterministic for a given seed, machine and thread count.
+    /// </summary>
+    public int? TrainingThreads { get; set; }
+
     /// <summary>Receives progress: one report per epoch, and within long epochs every few seconds. Default null.</summary>
     public Action<CbpProgressReport>? Progress { get; set; }
 
@@ -177,6 +205,16 @@ public sealed class CbpQuantizeOptions
             throw new ArgumentException($"GpuDeviceId must be 0 or more (or null for the CPU); got {g}.", nameof(GpuDeviceId));
         }
         OptionChecks.Defined(WeightStorage, nameof(WeightStorage));
+        OptionChecks.InRange(DataCacheBudgetBytes, 0, double.MaxValue, nameof(DataCacheBudgetBytes));
+        if (ShufflePoolRows is int pool && pool < 2)
+        {
+            throw new ArgumentException($"ShufflePoolRows must be at least 2 (or null for the default); got {pool}.", nameof(ShufflePoolRows));
+        }
+        OptionChecks.Positive(PrefetchBatches, nameof(PrefetchBatches));
+        if (TrainingThreads is int threads && threads < 1)
+        {
+            throw new ArgumentException($"TrainingThreads must be at least 1 (or null for the default); got {threads}.", nameof(TrainingThreads));
+        }
     }
 
     private static void RequireName(string name, string option)

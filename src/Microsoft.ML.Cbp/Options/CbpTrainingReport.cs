@@ -15,11 +15,24 @@ public sealed record CbpTrainingReport
     /// <summary>"CPU" or "CUDA": where TorchSharp trained.</summary>
     public required string TrainingDevice { get; init; }
 
-    /// <summary>Training rows read (rows with a missing label are skipped and counted in <see cref="SkippedRows"/>).</summary>
-    public required int TrainingRows { get; init; }
+    /// <summary>Training rows per pass (rows with a missing label are skipped and counted in <see cref="SkippedRows"/>).</summary>
+    public required long TrainingRows { get; init; }
 
-    /// <summary>Rows skipped for a missing label.</summary>
+    /// <summary>Rows skipped per pass for a missing label.</summary>
     public required long SkippedRows { get; init; }
+
+    /// <summary>
+    /// How the training data was read: cached in memory as a tensor (data within
+    /// <see cref="CbpQuantizeOptions.DataCacheBudgetBytes"/>), or streamed from the IDataView a batch at a time with background
+    /// prefetch, and how it was shuffled.
+    /// </summary>
+    public string DataPath { get; init; } = "";
+
+    /// <summary>Seconds the trainer waited for streamed batches (reading and transforming rows that prefetch did not hide); 0 for cached data.</summary>
+    public double DataWaitSeconds { get; init; }
+
+    /// <summary>TorchSharp intra-op threads during training (see <see cref="CbpQuantizeOptions.TrainingThreads"/>).</summary>
+    public int TrainingThreads { get; init; }
 
     /// <summary>ONNX names of the constrained weight tensors.</summary>
     public required IReadOnlyList<string> ConstrainedLayers { get; init; }

@@ -1,6 +1,7 @@
 using System;
 using Microsoft.ML.Cbp.Data;
 using Microsoft.ML.Cbp.Scoring;
+using Microsoft.ML.Cbp.Training;
 using Onnx;
 
 namespace Microsoft.ML.Cbp.Pipeline;
@@ -31,20 +32,28 @@ internal static class QuantizationPipeline
         ArgumentNullException.ThrowIfNull(input);
         InputColumns.Inspect(input.Schema, options.FeatureColumnName, options.LabelColumnName);
         progress(new CbpProgressReport(CbpPhase.LoadingData, 0, 0, 0, 0, null));
-        var train = DataViewTensorReader.Read(input, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken);
-        var validation = options.ValidationData is { } v
-            ? DataViewTensorReader.Read(v, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken)
-            : null;
+        using var train = TrainingData.Open(input, options, "training data");
+        using var validation = options.ValidationData is { } v ? TrainingData.Open(v, options, "ValidationData") : null;
         if (validation is not null && (validation.LabelKind != train.LabelKind || validation.ClassCount != train.ClassCount || validation.FeatureWidth != train.FeatureWidth))
         {
             throw new ArgumentException(
                 $"ValidationData's columns differ from the training data's ({validation.FeatureWidth} features, {validation.LabelKind} label with {validation.ClassCount} classes " +
                 $"versus {train.FeatureWidth}, {train.LabelKind}, {train.ClassCount}).", nameof(input));
         }
+        using var threads = TorchThreads.Use(options.TrainingThreads ?? DefaultThreads(train));
         var trained = QuantizationTraining.Run(options, train, validation, seed, progress);
         var label = input.Schema[options.LabelColumnName];
         var task = ScoringOutput.TaskFor(label.Type);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
+    }
+
+    /// <summary>
+    /// The thread count when the options leave it open: the current setting for cached data; one fewer than the cores for
+    /// streamed data, so the background reader has a core of its own.
+    /// </summary>
+    private static int DefaultThreads(TrainingData train)
+    {
+        return train.Streams ? Math.Max(1, Math.Min(TorchThreads.Current, Environment.ProcessorCount - 1)) : TorchThreads.Current;
     }
 }

@@ -23,7 +23,7 @@ internal static class QuantizationTraining
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
     internal sealed record Result(ModelProto Compact, string InputName, string OutputName, int Outputs, long[] RowShape, CbpTrainingReport Report);
 
-    public static Result Run(CbpQuantizeOptions options, DataViewTensors train, DataViewTensors? validation, long seed, Action<CbpProgressReport> progress)
+    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, long seed, Action<CbpProgressReport> progress)
     {
         var clock = Stopwatch.StartNew();
         var device = ChooseDevice(options.TrainingDevice);
@@ -42,9 +42,9 @@ internal static class QuantizationTraining
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single
             ? (o, l) => nn.functional.mse_loss(o.reshape(-1), l)
             : (o, l) => nn.functional.cross_entropy(o, l);
-        using var trainSource = Source(train, rowShape, options.BatchSize, shuffle: true, seed, device);
-        using var validationSource = validation is null ? null : Source(validation, rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
-        int batches = (int)((train.RowCount + options.BatchSize - 1) / options.BatchSize);
+        var trainSource = train.Batches(rowShape, options.BatchSize, shuffle: true, seed, device);
+        var validationSource = validation?.Batches(rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
+        int batches = checked((int)((train.Rows + options.BatchSize - 1) / options.BatchSize));
 
         var pretraining = Pretrain(module, loss, trainSource, validationSource, EngineOptions.PretrainEpochs(options), options, batches, progress);
         double? floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
@@ -65,11 +65,11 @@ internal static class QuantizationTraining
         var cbp = new List<EpochReport>();
         for (int epoch = 1; epoch <= scheduleEpochs; epoch++)
         {
-            trainer.BatchCompleted = Throttled(progress, CbpPhase.Cbp, epoch, scheduleEpochs, batchesPerStep);
+            trainer.BatchCompleted = Throttled(progress, CbpPhase.Cbp, epoch, scheduleEpochs, batchesPerStep, options.BatchSize);
             var report = trainer.TrainEpoch(trainSource, options.CancellationToken);
             report = WithValidation(report, module, loss, validationSource);
             cbp.Add(report);
-            progress(new CbpProgressReport(CbpPhase.Cbp, epoch, scheduleEpochs, report.Batches, report.Batches, report));
+            progress(EpochEnd(CbpPhase.Cbp, epoch, scheduleEpochs, report, options.BatchSize));
         }
 
         progress(new CbpProgressReport(CbpPhase.Exporting, scheduleEpochs, scheduleEpochs, batches, batches, null));
@@ -90,8 +90,11 @@ internal static class QuantizationTraining
             Network = network,
             Constraint = options.Constraint,
             TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
-            TrainingRows = train.RowCount,
+            TrainingRows = train.Rows,
             SkippedRows = train.SkippedRows,
+            DataPath = train.Description,
+            DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
+            TrainingThreads = get_num_threads(),
             ConstrainedLayers = selected,
             Pretraining = pretraining,
             Cbp = cbp,
@@ -183,15 +186,8 @@ internal static class QuantizationTraining
         }
     }
 
-    private static InMemoryBatchSource Source(DataViewTensors data, long[] rowShape, int batchSize, bool shuffle, long seed, Device device)
-    {
-        using var features = tensor(data.Features).reshape(new long[] { data.RowCount }.Concat(rowShape).ToArray());
-        using var labels = data.ClassLabels is { } classes ? tensor(classes) : tensor(data.TargetLabels!);
-        return new InMemoryBatchSource(features, labels, batchSize, shuffle, seed, device);
-    }
-
     private static List<EpochReport> Pretrain(
-        OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, InMemoryBatchSource train, InMemoryBatchSource? validation,
+        OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, IBatchSource train, IBatchSource? validation,
         int epochs, CbpQuantizeOptions options, int batches, Action<CbpProgressReport> progress)
     {
         var reports = new List<EpochReport>();
@@ -207,10 +203,10 @@ internal static class QuantizationTraining
         {
             for (int epoch = 1; epoch <= epochs; epoch++)
             {
-                trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches);
+                trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches, options.BatchSize);
                 var report = WithValidation(trainer.TrainEpoch(train, options.CancellationToken), module, loss, validation);
                 reports.Add(report);
-                progress(new CbpProgressReport(CbpPhase.Pretraining, epoch, epochs, report.Batches, report.Batches, report));
+                progress(EpochEnd(CbpPhase.Pretraining, epoch, epochs, report, options.BatchSize));
                 if (report.ValidationLoss is double validationLoss)
                 {
                     if (validationLoss < bestLoss)
@@ -246,7 +242,7 @@ internal static class QuantizationTraining
         }
     }
 
-    private static EpochReport WithValidation(EpochReport report, OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, InMemoryBatchSource? validation)
+    private static EpochReport WithValidation(EpochReport report, OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, IBatchSource? validation)
     {
         if (validation is null)
         {
@@ -256,18 +252,22 @@ internal static class QuantizationTraining
         return report with { ValidationLoss = validationLoss, ValidationAccuracy = accuracy };
     }
 
-    private static Action<int> Throttled(Action<CbpProgressReport> progress, CbpPhase phase, int epoch, int epochs, int batches)
+    private static Action<int> Throttled(Action<CbpProgressReport> progress, CbpPhase phase, int epoch, int epochs, int batches, int batchSize)
     {
         var clock = Stopwatch.StartNew();
+        var epochClock = Stopwatch.StartNew();
         return batch =>
         {
             if (clock.Elapsed >= ProgressInterval && batch < batches)
             {
                 clock.Restart();
-                progress(new CbpProgressReport(phase, epoch, epochs, batch, batches, null));
+                progress(new CbpProgressReport(phase, epoch, epochs, batch, batches, null) { RowsPerSecond = (double)batch * batchSize / epochClock.Elapsed.TotalSeconds });
             }
         };
     }
+
+    private static CbpProgressReport EpochEnd(CbpPhase phase, int epoch, int epochs, EpochReport report, int batchSize) =>
+        new(phase, epoch, epochs, report.Batches, report.Batches, report) { RowsPerSecond = report.Seconds > 0 ? (double)report.Batches * batchSize / report.Seconds : null };
 
     private static void DeclareRowShape(ModelProto model, string inputName, long[] rowShape)
     {

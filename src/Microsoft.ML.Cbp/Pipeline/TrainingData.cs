@@ -1,0 +1,123 @@
+using System;
+using Microsoft.ML.Cbp.Data;
+using Microsoft.ML.Cbp.Training;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Pipeline;
+
+/// <summary>
+/// The reading policy for one IDataView of a Fit (the training data, or ValidationData): what it holds, and whether
+/// its batches come from a tensor cache (small data: read once, random-permutation batches) or stream from a cursor per
+/// pass with background prefetch (data above <see cref="CbpQuantizeOptions.DataCacheBudgetBytes"/>, or an unknown size).
+/// </summary>
+internal sealed class TrainingData : IDisposable
+{
+    private readonly IDataView _data;
+    private readonly CbpQuantizeOptions _options;
+    private readonly string _role;
+    private CachedRows? _cached;
+    private StreamingBatchSource? _stream;
+    private InMemoryBatchSource? _memory;
+
+    private TrainingData(IDataView data, CbpQuantizeOptions options, string role, int width, LabelKind kind, int classes, long rows, bool counted)
+    {
+        _data = data;
+        _options = options;
+        _role = role;
+        FeatureWidth = width;
+        LabelKind = kind;
+        ClassCount = classes;
+        ExpectedRows = rows;
+        Counted = counted;
+    }
+
+    /// <summary>Floats per row.</summary>
+    public int FeatureWidth { get; }
+
+    /// <summary>The label's kind.</summary>
+    public LabelKind LabelKind { get; }
+
+    /// <summary>Classes (key count, 2 for Boolean, 1 for regression).</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Rows per pass before training: the view's row count, or a counting pass's labelled rows.</summary>
+    public long ExpectedRows { get; }
+
+    /// <summary>Whether <see cref="ExpectedRows"/> came from a counting pass (the view did not know its row count).</summary>
+    public bool Counted { get; }
+
+    /// <summary>Whether the batches will stream (the data's float size exceeds the cache budget) rather than come from the tensor cache.</summary>
+    public bool Streams => Bytes(ExpectedRows) > _options.DataCacheBudgetBytes;
+
+    /// <summary>Labelled rows per pass (exact once the cache is read or a streamed pass has ended; <see cref="ExpectedRows"/> before).</summary>
+    public long Rows => _cached?.Rows ?? _stream?.LabelledRowsPerPass ?? ExpectedRows;
+
+    /// <summary>Rows skipped per pass for a missing label (known once read).</summary>
+    public long SkippedRows => _cached?.SkippedRows ?? _stream?.SkippedRowsPerPass ?? 0;
+
+    /// <summary>Seconds the trainer waited for streamed batches (0 for cached data).</summary>
+    public double WaitSeconds => _stream?.WaitSeconds ?? 0;
+
+    /// <summary>One line for the training report: which path ran and with what.</summary>
+    public string Description => _cached is not null
+        ? $"cached in memory ({_cached.Rows:N0} rows, {Bytes(_cached.Rows) / 1e6:N1} MB, random permutation per pass)"
+        : _stream is not null
+            ? $"streamed from the IDataView ({(Counted ? "rows counted in a first pass; " : "")}{_stream.PrefetchBatches} batches prefetched; shuffled by {_stream.ShuffleMethod})"
+            : "not read yet";
+
+    /// <summary>Checks the columns and learns the row count (from the view, or from a cheap pass over the label column).</summary>
+    /// <param name="data">The data.</param>
+    /// <param name="options">The estimator's options.</param>
+    /// <param name="role">"training data" or "ValidationData", for messages.</param>
+    public static TrainingData Open(IDataView data, CbpQuantizeOptions options, string role)
+    {
+        var (width, kind, classes) = InputColumns.Inspect(data.Schema, options.FeatureColumnName, options.LabelColumnName);
+        long? known = data.GetRowCount();
+        bool counted = known is null;
+        long rows = known ?? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken).Labelled;
+        if (rows == 0)
+        {
+            throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'.", role == "training data" ? "input" : nameof(options.ValidationData));
+        }
+        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted);
+    }
+
+    /// <summary>The batches: cached when the data's float size fits the cache budget, streamed otherwise.</summary>
+    /// <param name="rowShape">How the network sees one feature vector.</param>
+    /// <param name="batchSize">Rows per batch.</param>
+    /// <param name="shuffle">Shuffle every pass (training) or not (validation).</param>
+    /// <param name="seed">Seed of the shuffles.</param>
+    /// <param name="device">Where batches go.</param>
+    public IBatchSource Batches(long[] rowShape, int batchSize, bool shuffle, long seed, Device device)
+    {
+        if (_memory is not null || _stream is not null)
+        {
+            throw new InvalidOperationException($"The {_role}'s batches were already made.");
+        }
+        if (!Streams)
+        {
+            _cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows, _options.CancellationToken);
+            _memory = new InMemoryBatchSource(_cached.Features, _cached.Labels, batchSize, shuffle, seed, device);
+            // The source moved (or aliased) the tensors; the cache keeps only what it needs for the report.
+            return _memory;
+        }
+        int poolRows = _options.ShufflePoolRows ?? DefaultShufflePoolRows(FeatureWidth);
+        _stream = new StreamingBatchSource(_data, _options.FeatureColumnName, _options.LabelColumnName, LabelKind, rowShape, batchSize, shuffle, seed,
+            poolRows, _options.PrefetchBatches, Counted ? ExpectedRows : null, device, _options.CancellationToken);
+        return _stream;
+    }
+
+    /// <summary>The default shuffle pool: as many rows as fit in 256 MiB, at most 10,000 and at least 2.</summary>
+    /// <param name="width">Floats per row.</param>
+    public static int DefaultShufflePoolRows(int width) => (int)Math.Clamp((256L << 20) / (4L * width), 2, 10_000);
+
+    /// <summary>Releases the cache.</summary>
+    public void Dispose()
+    {
+        _memory?.Dispose();
+        _cached?.Dispose();
+        _stream?.Dispose();
+    }
+
+    private long Bytes(long rows) => rows * FeatureWidth * sizeof(float);
+}
