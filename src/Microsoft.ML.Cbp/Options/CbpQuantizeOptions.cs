@@ -157,6 +157,13 @@ public sealed class CbpQuantizeOptions
     /// </summary>
     public int? TrainingThreads { get; set; }
 
+    /// <summary>
+    /// Augmentation of every training batch, for image inputs ([channels, height, width] <see cref="InputShape"/>): for
+    /// example <c>CbpAugmentation.Compose(CbpAugmentation.RandomCrop(2), CbpAugmentation.RandomHorizontalFlip())</c>.
+    /// Default null: off.
+    /// </summary>
+    public CbpAugmentation? Augmentation { get; set; }
+
     /// <summary>Receives progress: one report per epoch, and within long epochs every few seconds. Default null.</summary>
     public Action<CbpProgressReport>? Progress { get; set; }
 

@@ -42,7 +42,16 @@ internal static class QuantizationTraining
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single
             ? (o, l) => nn.functional.mse_loss(o.reshape(-1), l)
             : (o, l) => nn.functional.cross_entropy(o, l);
+        if (options.Augmentation is { } augmentation && rowShape.Length != 3)
+        {
+            throw new ArgumentException(
+                $"Augmentation {augmentation} works on images, but rows are seen as [{string.Join(", ", rowShape)}]; set InputShape to {{ channels, height, width }}.", nameof(options));
+        }
         var trainSource = train.Batches(rowShape, options.BatchSize, shuffle: true, seed, device);
+        if (options.Augmentation is { } augment)
+        {
+            trainSource = augment.Wrap(trainSource, seed);
+        }
         var validationSource = validation?.Batches(rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
         int batches = checked((int)((train.Rows + options.BatchSize - 1) / options.BatchSize));
 
