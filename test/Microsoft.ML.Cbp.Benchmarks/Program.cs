@@ -22,6 +22,16 @@ internal static class Program
         {
             return ScoringOnGpu(args, quick, folder);
         }
+        if (suite == "streaming-child")
+        {
+            return StreamingBenchmark.ChildMain(args);
+        }
+        if (suite == "streaming")
+        {
+            string part = ArgValue(args, "--part") ?? "all";
+            Write(Path.Combine(folder, part == "all" ? "streaming.md" : $"streaming-{part}.md"), StreamingBenchmark.Run(quick, ("bash build/bench.sh " + string.Join(" ", args)).Trim(), part));
+            return 0;
+        }
         if (suite is "all" or "accuracy")
         {
             torch.set_num_threads(1);

@@ -141,7 +141,7 @@ internal sealed class Quantizer : IDisposable
             for (int k = 0; k < _thresholdValues.Length; k++)
             {
                 double width = halfWidth * (_levelValues[k + 1] - _levelValues[k]);
-                inside.add_(StepUp(x, _thresholdValues[k] - width, tieGoesUp: false))
+                inside.Add_(StepUp(x, _thresholdValues[k] - width, tieGoesUp: false))
                       .sub_(StepUp(x, _thresholdValues[k] + width, tieGoesUp: true));
             }
         }

@@ -58,6 +58,33 @@ internal static class ScalarArithmetic
         return t.clamp_(low, high);
     }
 
+    /// <summary><c>t += other</c> (TorchSharp's <c>add_(Tensor)</c> passes an implicit Scalar 1, which the finalizer can free mid-call).</summary>
+    public static Tensor Add_(this Tensor t, Tensor other) => t.AddScaled_(other, 1);
+
+    /// <summary>
+    /// <c>a + b</c> as a new tensor: TorchSharp's <c>add(Tensor)</c>, and so its <c>+</c> operator, passes an implicit Scalar 1
+    /// that the finalizer can free while libtorch still reads it.
+    /// </summary>
+    public static Tensor Plus(this Tensor a, Tensor b)
+    {
+        using var one = 1.0.ToScalar();
+        return a.add(b, one);
+    }
+
+    /// <summary><c>t * value</c> as a new tensor.</summary>
+    public static Tensor MulScalar(this Tensor t, double value)
+    {
+        using var s = value.ToScalar();
+        return t.mul(s);
+    }
+
+    /// <summary><c>t + alpha * other</c> as a new tensor.</summary>
+    public static Tensor AddScaled(this Tensor t, Tensor other, double alpha)
+    {
+        using var s = alpha.ToScalar();
+        return t.add(other, s);
+    }
+
     /// <summary><c>t += alpha * other</c>.</summary>
     public static Tensor AddScaled_(this Tensor t, Tensor other, double alpha)
     {

@@ -15,7 +15,7 @@ internal sealed class ShufflePool
     private readonly long[] _classes;
     private readonly float[] _targets;
     private readonly int _width;
-    private readonly Random _random;
+    private Random _random;
     private int _count;
 
     /// <summary>Creates an empty pool.</summary>
@@ -31,6 +31,14 @@ internal sealed class ShufflePool
         _rows = new float[(long)capacity * width];
         _classes = new long[capacity];
         _targets = new float[capacity];
+    }
+
+    /// <summary>Empties the pool for a new pass, keeping its buffer.</summary>
+    /// <param name="random">The new pass's seeded generator.</param>
+    public void Reset(Random random)
+    {
+        _random = random;
+        _count = 0;
     }
 
     /// <summary>Rows the pool holds when full.</summary>

@@ -38,6 +38,9 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
     private readonly Device? _device;
     private readonly CancellationToken _cancellationToken;
     private long? _labelledRowsPerPass;
+    // Reused by every pass (passes run one after another: a pass's reader has ended before the next starts).
+    private readonly ConcurrentBag<Batch> _free = new();
+    private ShufflePool? _pool;
 
     /// <summary>Creates a source; nothing is read until a pass starts.</summary>
     /// <param name="data">The data (its columns checked by <see cref="InputColumns"/>).</param>
@@ -107,7 +110,7 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
         var queue = new BlockingCollection<Batch>(PrefetchBatches);
-        var free = new ConcurrentBag<Batch>();
+        var free = _free;
         var producer = Task.Factory.StartNew(() => Produce(pass, queue, free, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
@@ -156,6 +159,11 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
             catch (AggregateException)
             {
             }
+            // Batches still queued go back to the free list for the next pass.
+            while (queue.TryTake(out var left))
+            {
+                free.Add(left);
+            }
             queue.Dispose();
         }
     }
@@ -187,7 +195,7 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
             using (cursor)
             {
                 var reader = new LabelledRowReader(cursor, _featureColumn, _labelColumn, _kind);
-                var pool = Shuffle && !_data.CanShuffle && ShufflePoolRows > 1 ? new ShufflePool(ShufflePoolRows, _width, new Random(unchecked((int)(Seed + pass)))) : null;
+                var pool = Shuffle && !_data.CanShuffle ? Pool(pass) : null;
                 Batch? batch = null;
                 void Emit(ReadOnlySpan<float> features, long classIndex, float target)
                 {
@@ -277,6 +285,22 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
         {
             queue.CompleteAdding();
         }
+    }
+
+    /// <summary>The shuffle pool for a pass: one buffer for every pass, sized to the rows a pass holds when that is known and smaller.</summary>
+    private ShufflePool Pool(int pass)
+    {
+        int capacity = (int)Math.Min(ShufflePoolRows, Math.Max(2, _labelledRowsPerPass ?? _data.GetRowCount() ?? ShufflePoolRows));
+        var random = new Random(unchecked((int)(Seed + pass)));
+        if (_pool is null || _pool.Capacity != capacity)
+        {
+            _pool = new ShufflePool(capacity, _width, random);
+        }
+        else
+        {
+            _pool.Reset(random);
+        }
+        return _pool;
     }
 
     private static InvalidOperationException RowError(long row, int pass, Exception e) =>

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Threading;
 using Microsoft.ML.Cbp.Training;
@@ -164,6 +165,15 @@ public sealed class CbpQuantizeOptions
     /// </summary>
     public CbpAugmentation? Augmentation { get; set; }
 
+    /// <summary>
+    /// A file in which Fit keeps a checkpoint of its complete state (network, latent weights, multipliers, schedule, optimiser
+    /// state, data position, random state), written atomically after every pre-training epoch and every CBP schedule epoch.
+    /// A Fit that finds a checkpoint of the same Fit (same options, data size and initial network) at this path resumes from
+    /// it and ends with the model the uninterrupted Fit gives; a checkpoint of another Fit is refused with a message. The
+    /// file is deleted when Fit completes. Default null: no checkpoints.
+    /// </summary>
+    public string? CheckpointPath { get; set; }
+
     /// <summary>Receives progress: one report per epoch, and within long epochs every few seconds. Default null.</summary>
     public Action<CbpProgressReport>? Progress { get; set; }
 
@@ -218,6 +228,10 @@ public sealed class CbpQuantizeOptions
             throw new ArgumentException($"ShufflePoolRows must be at least 2 (or null for the default); got {pool}.", nameof(ShufflePoolRows));
         }
         OptionChecks.Positive(PrefetchBatches, nameof(PrefetchBatches));
+        if (CheckpointPath is not null && (string.IsNullOrWhiteSpace(CheckpointPath) || Directory.Exists(CheckpointPath)))
+        {
+            throw new ArgumentException($"CheckpointPath must name a file (or be null for no checkpoints); got '{CheckpointPath}'.", nameof(CheckpointPath));
+        }
         if (TrainingThreads is int threads && threads < 1)
         {
             throw new ArgumentException($"TrainingThreads must be at least 1 (or null for the default); got {threads}.", nameof(TrainingThreads));

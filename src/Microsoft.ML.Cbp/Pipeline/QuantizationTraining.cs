@@ -35,6 +35,9 @@ internal static class QuantizationTraining
             _ => 1,
         };
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
+        using var checkpoints = CheckpointSession.Open(options.CheckpointPath,
+            TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model)));
+        var resume = checkpoints.Resume;
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
         module.to(device);
@@ -55,8 +58,20 @@ internal static class QuantizationTraining
         var validationSource = validation?.Batches(rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
         int batches = checked((int)((train.Rows + options.BatchSize - 1) / options.BatchSize));
 
-        var pretraining = Pretrain(module, loss, trainSource, validationSource, EngineOptions.PretrainEpochs(options), options, batches, progress);
-        double? floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
+        List<EpochReport> pretraining;
+        double? floatAccuracy;
+        if (resume?.Meta.Phase == TrainingCheckpoint.CbpPhase)
+        {
+            // Pre-training ended before the checkpoint: its network and reports come from the checkpoint.
+            module.load_state_dict(resume.Group("module.")!);
+            pretraining = resume.Meta.Pretraining;
+            floatAccuracy = resume.Meta.FloatAccuracy;
+        }
+        else
+        {
+            pretraining = Pretrain(module, loss, trainSource, validationSource, EngineOptions.PretrainEpochs(options), options, batches, progress, checkpoints);
+            floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
+        }
 
         var selected = ConstrainedInitializerSelection.Select(model, options.KeepFirstAndLastLayersFloat, exclude: options.FloatLayers);
         if (selected.Count == 0)
@@ -70,14 +85,27 @@ internal static class QuantizationTraining
         int batchesPerStep = trainerOptions.BatchesPerEpoch!.Value;
         using var trainer = new CbpTrainer(module, loss, selected.Select(module.MemberName), options.Constraint, trainerOptions);
         var largest = trainer.ConstrainedParameters.OrderByDescending(p => p.Count).First();
-        var before = LatentHistogram.Count(largest);
+        long[] before;
         var cbp = new List<EpochReport>();
-        for (int epoch = 1; epoch <= scheduleEpochs; epoch++)
+        if (resume?.Meta.Phase == TrainingCheckpoint.CbpPhase)
+        {
+            using var state = resume.TrainerState();
+            trainer.RestoreState(state, trainSource);
+            resume.RestoreRandomState();
+            before = resume.Meta.HistogramBefore!;
+            cbp.AddRange(resume.Meta.Cbp);
+        }
+        else
+        {
+            before = LatentHistogram.Count(largest);
+        }
+        for (int epoch = cbp.Count + 1; epoch <= scheduleEpochs; epoch++)
         {
             trainer.BatchCompleted = Throttled(progress, CbpPhase.Cbp, epoch, scheduleEpochs, batchesPerStep, options.BatchSize);
             var report = trainer.TrainEpoch(trainSource, options.CancellationToken);
             report = WithValidation(report, module, loss, validationSource);
             cbp.Add(report);
+            checkpoints.SaveCbp(epoch, module, trainer, pretraining, cbp, floatAccuracy, before);
             progress(EpochEnd(CbpPhase.Cbp, epoch, scheduleEpochs, report, options.BatchSize));
         }
 
@@ -117,6 +145,7 @@ internal static class QuantizationTraining
             CompactModelBytes = OnnxModelFile.ToBytes(compact).Length,
             Seconds = clock.Elapsed.TotalSeconds,
         };
+        checkpoints.Complete();
         return new Result(compact, module.Input.Name, module.OutputName, outputs, rowShape, summary);
     }
 
@@ -197,7 +226,7 @@ internal static class QuantizationTraining
 
     private static List<EpochReport> Pretrain(
         OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, IBatchSource train, IBatchSource? validation,
-        int epochs, CbpQuantizeOptions options, int batches, Action<CbpProgressReport> progress)
+        int epochs, CbpQuantizeOptions options, int batches, Action<CbpProgressReport> progress, CheckpointSession checkpoints)
     {
         var reports = new List<EpochReport>();
         if (epochs == 0)
@@ -208,14 +237,26 @@ internal static class QuantizationTraining
         Dictionary<string, Tensor>? best = null;
         double bestLoss = double.PositiveInfinity;
         int sinceBest = 0;
+        if (checkpoints.Resume is { } resume)
+        {
+            module.load_state_dict(resume.Group("module.")!);
+            using var state = resume.TrainerState();
+            trainer.RestoreState(state, train);
+            resume.RestoreRandomState();
+            reports.AddRange(resume.Meta.Pretraining);
+            best = resume.Group("best.")?.ToDictionary(kv => kv.Key, kv => kv.Value.clone().to(module.parameters().First().device).DetachFromDisposeScope());
+            bestLoss = resume.Meta.BestLoss ?? double.PositiveInfinity;
+            sinceBest = resume.Meta.SinceBest;
+        }
         try
         {
-            for (int epoch = 1; epoch <= epochs; epoch++)
+            // Early stopping: 3 epochs without a better validation loss end pre-training (checked before each epoch, so a
+            // resumed Fit stops where the uninterrupted one did).
+            for (int epoch = reports.Count + 1; epoch <= epochs && sinceBest < EarlyStoppingPatience; epoch++)
             {
                 trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches, options.BatchSize);
                 var report = WithValidation(trainer.TrainEpoch(train, options.CancellationToken), module, loss, validation);
                 reports.Add(report);
-                progress(EpochEnd(CbpPhase.Pretraining, epoch, epochs, report, options.BatchSize));
                 if (report.ValidationLoss is double validationLoss)
                 {
                     if (validationLoss < bestLoss)
@@ -225,11 +266,13 @@ internal static class QuantizationTraining
                         Release(best);
                         best = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
                     }
-                    else if (++sinceBest >= EarlyStoppingPatience)
+                    else
                     {
-                        break;
+                        sinceBest++;
                     }
                 }
+                checkpoints.SavePretraining(epoch, module, trainer, reports, best, bestLoss, sinceBest);
+                progress(EpochEnd(CbpPhase.Pretraining, epoch, epochs, report, options.BatchSize));
             }
             if (best is not null)
             {

@@ -34,6 +34,7 @@ public sealed class CbpTrainer : IDisposable
     private readonly List<(Parameter Parameter, Tensor Momentum, bool Decay)> _free = new();
     private readonly List<EpochReport> _history = new();
     private IEnumerator<(Tensor Features, Tensor Labels)>? _stream;
+    private int _streamBatches;
     private int _pass;
     private bool _disposed;
 
@@ -278,6 +279,87 @@ public sealed class CbpTrainer : IDisposable
         }
     }
 
+    /// <summary>
+    /// The engine's complete state between epochs (copies on the CPU): latent weights, scales, multipliers with their Adam
+    /// moments, every momentum buffer, the schedule, the history and the position in the data, so that
+    /// <see cref="RestoreState"/> on a fresh trainer of the same module continues exactly where this one stands.
+    /// </summary>
+    internal TrainerState CaptureState()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var noGrad = no_grad();
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        Tensor Copy(Tensor t) => t.detach().cpu().clone().DetachFromDisposeScope();
+        for (int i = 0; i < _free.Count; i++)
+        {
+            tensors[$"free.{i}.momentum"] = Copy(_free[i].Momentum);
+        }
+        var adamSteps = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in _constrained)
+        {
+            tensors[$"constrained.{p.Name}.latent"] = Copy(p.Latent);
+            tensors[$"constrained.{p.Name}.scale"] = Copy(p.Scale);
+            tensors[$"constrained.{p.Name}.momentum"] = Copy(p.MomentumBuffer);
+            tensors[$"constrained.{p.Name}.multipliers"] = Copy(p.Multipliers.Multipliers);
+            tensors[$"constrained.{p.Name}.adam_m"] = Copy(p.Multipliers.FirstMoment);
+            tensors[$"constrained.{p.Name}.adam_v"] = Copy(p.Multipliers.SecondMoment);
+            adamSteps[p.Name] = p.Multipliers.Steps;
+        }
+        return new TrainerState(tensors, adamSteps, Schedule.CaptureState(), _history.ToList(), _pass, _stream is null ? -1 : _streamBatches);
+    }
+
+    /// <summary>
+    /// Continues from a state captured by <see cref="CaptureState"/> on a trainer of the same module, options and data;
+    /// the data position is restored by re-opening the pass and skipping the batches already used.
+    /// </summary>
+    /// <param name="state">The captured state.</param>
+    /// <param name="train">The training batches the captured trainer used.</param>
+    /// <exception cref="ArgumentException">The state belongs to another network or constraint.</exception>
+    internal void RestoreState(TrainerState state, IBatchSource train)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(state);
+        using var noGrad = no_grad();
+        Tensor Get(string key, Tensor like) => state.Tensors.TryGetValue(key, out var t) && t.shape.SequenceEqual(like.shape)
+            ? t
+            : throw new ArgumentException($"The saved trainer state has no tensor '{key}' of shape [{string.Join(", ", like.shape)}]; it was saved for another network.", nameof(state));
+        for (int i = 0; i < _free.Count; i++)
+        {
+            _free[i].Momentum.copy_(Get($"free.{i}.momentum", _free[i].Momentum));
+        }
+        foreach (var p in _constrained)
+        {
+            p.Latent.copy_(Get($"constrained.{p.Name}.latent", p.Latent));
+            p.Scale.copy_(Get($"constrained.{p.Name}.scale", p.Scale));
+            p.MomentumBuffer.copy_(Get($"constrained.{p.Name}.momentum", p.MomentumBuffer));
+            p.Multipliers.Restore(
+                Get($"constrained.{p.Name}.multipliers", p.Multipliers.Multipliers),
+                Get($"constrained.{p.Name}.adam_m", p.Multipliers.FirstMoment),
+                Get($"constrained.{p.Name}.adam_v", p.Multipliers.SecondMoment),
+                state.AdamSteps[p.Name]);
+            p.Requantize();
+        }
+        Schedule.RestoreState(state.Schedule);
+        _history.Clear();
+        _history.AddRange(state.History);
+        _stream?.Dispose();
+        _stream = null;
+        _pass = state.Pass;
+        if (state.StreamBatches >= 0)
+        {
+            // Re-open the pass the captured trainer was in and move past the batches it had used.
+            _stream = train.Pass(_pass - 1).GetEnumerator();
+            for (_streamBatches = 0; _streamBatches < state.StreamBatches; _streamBatches++)
+            {
+                using var scope = NewDisposeScope();
+                if (!_stream.MoveNext())
+                {
+                    throw new ArgumentException($"The saved position (batch {state.StreamBatches} of pass {_pass}) is beyond the data's end; the data changed.", nameof(train));
+                }
+            }
+        }
+    }
+
     /// <summary>Releases latent weights, multipliers and optimiser state. The module keeps its parameters.</summary>
     public void Dispose()
     {
@@ -304,7 +386,7 @@ public sealed class CbpTrainer : IDisposable
         var loss = _loss(output, labels);
         loss.backward();
         using var noGrad = no_grad();
-        lossSum.add_(loss.detach());
+        lossSum.Add_(loss.detach());
         double clip = _options.GradientClip;
         double decay = _options.WeightDecay;
         double momentum = _options.Momentum;
@@ -320,7 +402,7 @@ public sealed class CbpTrainer : IDisposable
             {
                 grad.AddScaled_(parameter, decay);
             }
-            buffer.MulScalar_(momentum).add_(grad);
+            buffer.MulScalar_(momentum).Add_(grad);
             parameter.AddScaled_(buffer, -learningRate);
         }
         foreach (var p in _constrained)
@@ -335,14 +417,14 @@ public sealed class CbpTrainer : IDisposable
                 // The Lagrangian's constraint term: lambda * dc/dw joins the task gradient; lambda * c(w) joins the epoch's sum.
                 var active = ConstraintFunction.ActiveMask(p.Quantizer, p.NormalizedLatent, u);
                 grad.AddProductScaled_(p.Multipliers.Multipliers, ConstraintFunction.GradientFromTerms(p.NormalizedDiff, active), 1);
-                penaltySum.add_(p.Multipliers.Multipliers.flatten().dot(ConstraintFunction.ValueFromTerms(p.NormalizedDiff, active, p.Scale).flatten()));
+                penaltySum.Add_(p.Multipliers.Multipliers.flatten().dot(ConstraintFunction.ValueFromTerms(p.NormalizedDiff, active, p.Scale).flatten()));
             }
             grad.ClampScalar_(-clip, clip);
             if (decay > 0)
             {
                 grad.AddScaled_(p.Latent, decay);
             }
-            p.MomentumBuffer.MulScalar_(momentum).add_(grad);
+            p.MomentumBuffer.MulScalar_(momentum).Add_(grad);
             p.Latent.AddScaled_(p.MomentumBuffer, -learningRate).ClampScalar_(-_options.LatentClamp, _options.LatentClamp);
             p.Requantize();
         }
@@ -381,16 +463,22 @@ public sealed class CbpTrainer : IDisposable
         for (int i = 0; i < limit; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            _stream ??= train.Pass(_pass++).GetEnumerator();
+            if (_stream is null)
+            {
+                _stream = train.Pass(_pass++).GetEnumerator();
+                _streamBatches = 0;
+            }
             if (!_stream.MoveNext())
             {
                 _stream.Dispose();
                 _stream = train.Pass(_pass++).GetEnumerator();
+                _streamBatches = 0;
                 if (!_stream.MoveNext())
                 {
                     yield break;
                 }
             }
+            _streamBatches++;
             yield return _stream.Current;
         }
     }

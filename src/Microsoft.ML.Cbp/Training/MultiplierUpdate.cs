@@ -73,6 +73,22 @@ internal sealed class MultiplierUpdate : IDisposable
     }
 
     /// <summary>Releases the multiplier and Adam tensors.</summary>
+    /// <summary>Adam's first moment.</summary>
+    internal Tensor FirstMoment => _firstMoment;
+
+    /// <summary>Adam's second moment.</summary>
+    internal Tensor SecondMoment => _secondMoment;
+
+    /// <summary>Continues from saved multipliers, moments and step count.</summary>
+    internal void Restore(Tensor multipliers, Tensor firstMoment, Tensor secondMoment, int steps)
+    {
+        using var noGrad = no_grad();
+        Multipliers.copy_(multipliers);
+        _firstMoment.copy_(firstMoment);
+        _secondMoment.copy_(secondMoment);
+        _steps = steps;
+    }
+
     public void Dispose()
     {
         Multipliers.Dispose();

@@ -110,4 +110,18 @@ internal sealed class PseudoLagrangeSchedule
         _previousLagrangian = null;
         return true;
     }
+
+    /// <summary>The schedule's state, for checkpoints.</summary>
+    internal ScheduleState CaptureState() => new(G, Updates, EpochsSinceUpdate, LearningRateFactor, _previousLagrangian);
+
+    /// <summary>Continues from a captured state.</summary>
+    /// <param name="state">The state.</param>
+    internal void RestoreState(ScheduleState state)
+    {
+        G = state.G;
+        Updates = state.Updates;
+        EpochsSinceUpdate = state.EpochsSinceUpdate;
+        LearningRateFactor = state.LearningRateFactor;
+        _previousLagrangian = state.PreviousLagrangian;
+    }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ internal static class ElementwiseOps
     public static void Register(IDictionary<string, OnnxOpImplementation> ops)
     {
         // Numpy-style broadcasting is torch's. Opsets before 7 used a 'broadcast' attribute; they are not supported.
-        ops["Add"] = c => new[] { c.Input(0) + c.Input(1) };
+        ops["Add"] = c => new[] { c.Input(0).Plus(c.Input(1)) };
         ops["Sub"] = c => new[] { c.Input(0) - c.Input(1) };
         ops["Mul"] = c => new[] { c.Input(0) * c.Input(1) };
         ops["Div"] = c =>

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,11 +34,11 @@ internal static class MatrixOps
             var y = a.matmul(b);
             if (alpha != 1f)
             {
-                y = y.mul(alpha);
+                y = y.MulScalar(alpha);
             }
             if (c.OptionalInput(2) is { } bias)
             {
-                y = beta == 1f ? y + bias : y + bias * beta;
+                y = beta == 1f ? y.Plus(bias) : y.AddScaled(bias, beta);
             }
             return new[] { y };
         };

@@ -1,0 +1,79 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Training;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Pipeline;
+
+/// <summary>
+/// A Fit's checkpoints (<see cref="CbpQuantizeOptions.CheckpointPath"/>): the checkpoint found when the Fit starts, if any
+/// (to resume from), one written after every epoch, and the file removed once the Fit has produced its model.
+/// </summary>
+internal sealed class CheckpointSession : IDisposable
+{
+    private readonly string? _path;
+    private readonly string _fingerprint;
+
+    private CheckpointSession(string? path, string fingerprint, TrainingCheckpoint? resume)
+    {
+        _path = path;
+        _fingerprint = fingerprint;
+        Resume = resume;
+    }
+
+    /// <summary>The checkpoint to resume from, or null for a fresh start.</summary>
+    public TrainingCheckpoint? Resume { get; }
+
+    /// <summary>Opens the session: reads an existing checkpoint of this Fit (and refuses one of another Fit).</summary>
+    /// <param name="path">The option's path, or null for no checkpoints.</param>
+    /// <param name="fingerprint">This Fit's fingerprint (<see cref="TrainingCheckpoint.Fingerprint"/>).</param>
+    public static CheckpointSession Open(string? path, string fingerprint) =>
+        new(path, fingerprint, path is not null && File.Exists(path) ? TrainingCheckpoint.Load(path, fingerprint) : null);
+
+    /// <summary>Writes the state after a pre-training epoch.</summary>
+    public void SavePretraining(int epoch, OnnxGraphModule module, CbpTrainer trainer, List<EpochReport> reports, Dictionary<string, Tensor>? best, double bestLoss, int sinceBest)
+    {
+        if (_path is null)
+        {
+            return;
+        }
+        using var state = trainer.CaptureState();
+        var header = Header(TrainingCheckpoint.PretrainingPhase, epoch, reports, new List<EpochReport>()) with
+        {
+            BestLoss = double.IsFinite(bestLoss) ? bestLoss : null,
+            SinceBest = sinceBest,
+        };
+        using var checkpoint = TrainingCheckpoint.Capture(header, module, state, best);
+        checkpoint.Save(_path);
+    }
+
+    /// <summary>Writes the state after a CBP schedule epoch.</summary>
+    public void SaveCbp(int epoch, OnnxGraphModule module, CbpTrainer trainer, List<EpochReport> pretraining, List<EpochReport> cbp, double? floatAccuracy, long[] histogramBefore)
+    {
+        if (_path is null)
+        {
+            return;
+        }
+        using var state = trainer.CaptureState();
+        var header = Header(TrainingCheckpoint.CbpPhase, epoch, pretraining, cbp) with { FloatAccuracy = floatAccuracy, HistogramBefore = histogramBefore };
+        using var checkpoint = TrainingCheckpoint.Capture(header, module, state, best: null);
+        checkpoint.Save(_path);
+    }
+
+    /// <summary>The Fit produced its model: the checkpoint is no longer needed, and a later Fit starts afresh.</summary>
+    public void Complete()
+    {
+        if (_path is not null)
+        {
+            File.Delete(_path);
+        }
+    }
+
+    /// <summary>Releases the checkpoint read at the start.</summary>
+    public void Dispose() => Resume?.Dispose();
+
+    private TrainingCheckpoint.Header Header(string phase, int epoch, List<EpochReport> pretraining, List<EpochReport> cbp) =>
+        new(_fingerprint, phase, epoch, pretraining, cbp, null, 0, null, null, new Dictionary<string, int>(), null, 0, -1, new List<TrainingCheckpoint.TensorEntry>());
+}
