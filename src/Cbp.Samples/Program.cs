@@ -37,6 +37,8 @@ internal static class Program
           --output DIR           where models, plots and predictions are written (default ./cbp-output)
           --input FILE           the model to read (quantize-onnx: .onnx; batch-score: .zip)
           --data FILE            batch-score's CSV (a header line; the columns the model reads, by name)
+          --threads N            TorchSharp threads (default: TorchSharp's, one per core; results are deterministic
+                                 for a given seed, machine and thread count)
           --help                 this text
         """;
 
@@ -59,8 +61,10 @@ internal static class Program
             Console.WriteLine(Usage);
             return 0;
         }
-        // One torch thread: two threads on two contended cores can be several times slower.
-        torch.set_num_threads(1);
+        if (options.Threads is int threads)
+        {
+            torch.set_num_threads(threads);
+        }
         try
         {
             switch (options.Sample)

@@ -57,6 +57,9 @@ public static class ProgramArguments
                 case "--data":
                     options.Data = Path.GetFullPath(Next());
                     break;
+                case "--threads":
+                    options.Threads = Positive();
+                    break;
                 default:
                     throw new SampleException($"Unknown argument '{arg}'.");
             }

@@ -39,6 +39,9 @@ public sealed class SampleOptions
 
     /// <summary>Second input file (BatchScore's CSV).</summary>
     public string? Data { get; set; }
+
+    /// <summary>TorchSharp threads, when given (--threads N); otherwise TorchSharp's default, one per core.</summary>
+    public int? Threads { get; set; }
 }
 
 /// <summary>A problem the user can fix (bad argument, missing file): printed without a stack trace, exit code 2.</summary>

@@ -17,8 +17,10 @@ internal static class ScalarArithmetic
 {
     public static Tensor AddScalar_(this Tensor t, double value)
     {
+        // add_(Scalar) passes an implicit alpha Scalar 1 as well: both are held here.
         using var s = value.ToScalar();
-        return t.add_(s);
+        using var one = 1.0.ToScalar();
+        return t.add_(s, one);
     }
 
     public static Tensor SubScalar_(this Tensor t, double value)

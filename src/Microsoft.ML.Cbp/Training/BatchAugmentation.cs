@@ -20,7 +20,8 @@ internal static class BatchAugmentation
     {
         RequireImages(batch);
         using var draw = rand(new[] { batch.shape[0] }, generator: generator);
-        using var flip = draw.lt(probability).view(batch.shape[0], 1, 1, 1).to(batch.device);
+        using var threshold = probability.ToScalar();
+        using var flip = draw.lt(threshold).view(batch.shape[0], 1, 1, 1).to(batch.device);
         using var mirrored = batch.flip(3);
         return where(flip, mirrored, batch);
     }
