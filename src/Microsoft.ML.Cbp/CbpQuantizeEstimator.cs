@@ -59,13 +59,15 @@ public sealed class CbpQuantizeEstimator : IEstimator<CbpQuantizeTransformer>
         long seed = _options.Seed ?? (_environment is null ? null : MLNetInternals.Seed(_environment)) ?? 1;
         var result = QuantizationPipeline.Fit(_options, input, seed, Progress);
         channel?.Info(MessageSensitivity.None, $"Constrained {result.Report.ConstrainedLayers.Count} layers ({result.Report.Constraint}); compact model {result.Report.CompactModelBytes:N0} bytes versus {result.Report.FloatModelBytes:N0} float.");
-        return CbpQuantizeTransformer.Create(
+        var transformer = CbpQuantizeTransformer.Create(
             result,
             _options.FeatureColumnName,
             _options.GpuDeviceId ?? (_environment is null ? null : MLNetInternals.GpuDeviceId(_environment)),
             _options.FallbackToCpu ?? (_environment is null || MLNetInternals.FallbackToCpu(_environment)),
             _options.ScoringBatchSize,
             message => channel?.Info(MessageSensitivity.None, message));
+        QuantizationPipeline.Complete(_options);
+        return transformer;
     }
 
     /// <summary>The output schema: the input columns plus Score and, for classification, PredictedLabel.</summary>

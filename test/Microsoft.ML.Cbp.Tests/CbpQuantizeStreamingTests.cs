@@ -43,7 +43,7 @@ public sealed class CbpQuantizeStreamingTests
         using var streamed = ml.Transforms.CbpQuantize(Tiny(cacheBudget: 0)).Fit(train);
         StringAssert.StartsWith(cached.TrainingReport!.DataPath, "cached in memory (1,500 rows");
         StringAssert.StartsWith(streamed.TrainingReport!.DataPath, "streamed from the IDataView");
-        StringAssert.Contains(streamed.TrainingReport.DataPath, "shuffle pool of 10,000 rows", "TakeRows over a file view cannot shuffle itself");
+        StringAssert.Contains(streamed.TrainingReport.DataPath, "shuffle pool of 1,000 rows", "TakeRows over an enumerable view cannot shuffle itself");
         Assert.AreEqual(1500L, streamed.TrainingReport.TrainingRows);
         Assert.AreEqual(cached.TrainingReport.Cbp.Count, streamed.TrainingReport.Cbp.Count, "the same schedule");
         double a = Accuracy(ml, cached, test), b = Accuracy(ml, streamed, test);
@@ -84,16 +84,100 @@ public sealed class CbpQuantizeStreamingTests
     public void AFailingSourceFailsFitNamingTheRow()
     {
         var ml = new MLContext(seed: 1);
-        var data = ml.Data.LoadFromEnumerable(Rows(400, throwAt: 250));
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.CbpQuantize(new CbpQuantizeOptions
+        // The failure comes on the second read: the counting pass reads labels only, the training pass features too.
+        var data = new FailingFeatures(ml.Data.LoadFromEnumerable(Rows(400, throwAt: null)), failingRow: 250);
+        var options = new CbpQuantizeOptions
         {
             Architecture = CbpArchitecture.Mlp(new[] { 8, 8 }),
             PretrainEpochs = 1,
             Epochs = 1,
             DataCacheBudgetBytes = 0,
-        }).Fit(data));
+        };
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.CbpQuantize(options).Fit(data));
         StringAssert.Contains(e.Message, "row 250");
         Assert.IsInstanceOfType<System.IO.IOException>(e.InnerException);
+        options.DataCacheBudgetBytes = 1L << 30;
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.CbpQuantize(options).Fit(data));
+        StringAssert.Contains(e.Message, "row 250", "the cached path names the same row");
+
+        var broken = ml.Data.LoadFromEnumerable(Rows(400, throwAt: 123));
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.CbpQuantize(options).Fit(broken));
+        StringAssert.Contains(e.Message, "row 123");
+        StringAssert.Contains(e.Message, "counting", "a view without a row count fails while it is counted, before training");
+    }
+
+    [TestMethod]
+    public void TheThreadSettingIsRestoredWhenFitFails()
+    {
+        var ml = new MLContext(seed: 1);
+        int before = torch.get_num_threads();
+        var options = new CbpQuantizeOptions
+        {
+            Architecture = CbpArchitecture.Mlp(new[] { 8, 8 }),
+            PretrainEpochs = 1,
+            Epochs = 1,
+            DataCacheBudgetBytes = 0,
+            TrainingThreads = before + 1,
+        };
+        Assert.ThrowsExactly<InvalidOperationException>(() =>
+            ml.Transforms.CbpQuantize(options).Fit(new FailingFeatures(ml.Data.LoadFromEnumerable(Rows(100, throwAt: null)), failingRow: 50)));
+        Assert.AreEqual(before, torch.get_num_threads());
+    }
+
+    /// <summary>A view whose feature getter throws an IOException at one row (labels read fine).</summary>
+    private sealed class FailingFeatures(IDataView inner, long failingRow) : IDataView
+    {
+        public bool CanShuffle => false;
+
+        public DataViewSchema Schema => inner.Schema;
+
+        public long? GetRowCount() => 400;
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => new Cursor(inner.GetRowCursor(columnsNeeded), failingRow);
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            new[] { GetRowCursor(columnsNeeded, rand) };
+
+        private sealed class Cursor(DataViewRowCursor inner, long failingRow) : DataViewRowCursor
+        {
+            public override DataViewSchema Schema => inner.Schema;
+
+            public override long Position => inner.Position;
+
+            public override long Batch => inner.Batch;
+
+            public override bool MoveNext() => inner.MoveNext();
+
+            public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
+
+            public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
+
+            public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+            {
+                var getter = inner.GetGetter<TValue>(column);
+                if (column.Name != "Features")
+                {
+                    return getter;
+                }
+                return (ref TValue value) =>
+                {
+                    if (inner.Position == failingRow)
+                    {
+                        throw new System.IO.IOException($"the image store went away at row {failingRow}");
+                    }
+                    getter(ref value);
+                };
+            }
+
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing)
+                {
+                    inner.Dispose();
+                }
+                base.Dispose(disposing);
+            }
+        }
     }
 
     private sealed class Row
@@ -104,7 +188,7 @@ public sealed class CbpQuantizeStreamingTests
         public bool Label { get; set; }
     }
 
-    private static IEnumerable<Row> Rows(int count, int throwAt)
+    private static IEnumerable<Row> Rows(int count, int? throwAt)
     {
         for (int i = 0; i < count; i++)
         {

@@ -23,7 +23,8 @@ public sealed class CheckpointTests
 
     private static CbpQuantizeOptions Options(string? checkpoint, IDataView validation, long cacheBudget, CancellationToken token = default) => new()
     {
-        Architecture = CbpArchitecture.Mlp(new[] { 32, 32 }),
+        // Dropout draws from the global random state, which a resumed Fit must restore to give the same model.
+        Architecture = CbpArchitecture.Mlp(new[] { 32, 32 }, dropout: 0.2f),
         PretrainEpochs = 3,
         Epochs = 2,
         Seed = 11,

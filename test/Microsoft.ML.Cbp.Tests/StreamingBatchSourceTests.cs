@@ -90,7 +90,7 @@ public sealed class StreamingBatchSourceTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Rows(200));
-        using var source = Source(data, batchSize: 32, shuffle: false);
+        var source = Source(data, batchSize: 32, shuffle: false);
         var (rows, classes, sizes) = ReadPass(source, 0);
         CollectionAssert.AreEqual(Labelled, rows.ToArray(), "180 labelled rows, in the source's order");
         CollectionAssert.AreEqual(Labelled.Select(i => (long)(i % 3)).ToArray(), classes.ToArray(), "class = key - 1");
@@ -106,8 +106,8 @@ public sealed class StreamingBatchSourceTests
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Rows(200));
         Assert.IsFalse(data.CanShuffle, "an enumerable view cannot shuffle itself, so the pool does");
-        using var source = Source(data, batchSize: 32, shuffle: true);
-        using var twin = Source(data, batchSize: 32, shuffle: true);
+        var source = Source(data, batchSize: 32, shuffle: true);
+        var twin = Source(data, batchSize: 32, shuffle: true);
         var first = ReadPass(source, 0).Rows;
         var second = ReadPass(source, 1).Rows;
         CollectionAssert.AreEquivalent(Labelled, first, "a pass holds every labelled row once");
@@ -116,11 +116,45 @@ public sealed class StreamingBatchSourceTests
         CollectionAssert.AreNotEqual(first, second, "each pass is shuffled anew");
         CollectionAssert.AreEqual(first, ReadPass(twin, 0).Rows, "the same seed and pass give the same order");
         StringAssert.Contains(source.ShuffleMethod, "shuffle pool of 50 rows");
-        // A pool of 50 moves a row at most a few pool lengths: row i cannot leave before the pool holds it.
-        for (int position = 0; position < first.Count; position++)
+    }
+
+    [TestMethod]
+    public void ThePoolSizeDecidesHowFarRowsMove()
+    {
+        // Mean distance between a row's place in the source and in the pass: a pool of 2 keeps rows near their place, a
+        // pool holding the whole pass permutes it fully (a uniform permutation of n rows moves a row n/3 on average).
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Rows(600));
+        double Displacement(int pool)
         {
-            Assert.IsTrue(first[position] <= position * 10 / 9 + 60, $"row {first[position]} at position {position} came out before it was read");
+            var order = ReadPass(Source(data, batchSize: 64, shuffle: true, pool: pool), 0).Rows;
+            var rank = Enumerable.Range(0, 600).Where(i => i % 10 != 5).Select((row, index) => (row, index)).ToDictionary(p => p.row, p => p.index);
+            return order.Select((row, position) => Math.Abs(position - rank[row])).Average();
         }
+        double small = Displacement(2), whole = Displacement(1000);
+        Assert.IsTrue(small < 5, $"a pool of 2 moves rows {small:F1} places on average");
+        Assert.IsTrue(whole > 120 && whole < 240, $"a pool larger than the data moves rows {whole:F1} places on average (540 rows: about 180)");
+    }
+
+    [TestMethod]
+    public void APassLeftHalfWayLetsTheNextPassStartCleanly()
+    {
+        // CBP's schedule epochs end mid-pass, and a resumed Fit abandons a pass: the reader is stopped while it is blocked
+        // on a full queue, its buffers go back, and the next pass yields every row again.
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Rows(400));
+        var source = Source(data, batchSize: 8, shuffle: true);
+        int taken = 0;
+        foreach (var (features, labels) in source.Pass(0))
+        {
+            features.Dispose();
+            labels.Dispose();
+            if (++taken == 3)
+            {
+                break;
+            }
+        }
+        CollectionAssert.AreEquivalent(Enumerable.Range(0, 400).Where(i => i % 10 != 5).ToArray(), ReadPass(source, 1).Rows, "the next pass is whole");
     }
 
     [TestMethod]
@@ -129,8 +163,8 @@ public sealed class StreamingBatchSourceTests
         var ml = new MLContext(seed: 1);
         var data = ml.Data.Cache(ml.Data.LoadFromEnumerable(Rows(200)));
         Assert.IsTrue(data.CanShuffle);
-        using var source = Source(data, batchSize: 25, shuffle: true);
-        using var twin = Source(data, batchSize: 25, shuffle: true);
+        var source = Source(data, batchSize: 25, shuffle: true);
+        var twin = Source(data, batchSize: 25, shuffle: true);
         var first = ReadPass(source, 0).Rows;
         CollectionAssert.AreEquivalent(Labelled, first);
         CollectionAssert.AreNotEqual(Labelled, first.ToArray());
@@ -143,7 +177,7 @@ public sealed class StreamingBatchSourceTests
     {
         var ml = new MLContext(seed: 1);
         var data = new CountingView(ml.Data.LoadFromEnumerable(Rows(50)));
-        using var source = Source(data, batchSize: 16, shuffle: true);
+        var source = Source(data, batchSize: 16, shuffle: true);
         for (int pass = 0; pass < 3; pass++)
         {
             Assert.AreEqual(45, ReadPass(source, pass).Rows.Count);
@@ -156,7 +190,7 @@ public sealed class StreamingBatchSourceTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Rows(200, throwAt: 137));
-        using var source = Source(data, batchSize: 16, shuffle: false);
+        var source = Source(data, batchSize: 16, shuffle: false);
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => ReadPass(source, 0));
         StringAssert.Contains(e.Message, "row 137");
         StringAssert.Contains(e.Message, "disk gone at row 137");
@@ -174,7 +208,7 @@ public sealed class StreamingBatchSourceTests
             return Rows(count);
         }
         var data = ml.Data.LoadFromEnumerable(new Reenumerable<Row>(Shrinking));
-        using var source = Source(data, batchSize: 16, shuffle: false);
+        var source = Source(data, batchSize: 16, shuffle: false);
         Assert.AreEqual(90, ReadPass(source, 0).Rows.Count);
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => ReadPass(source, 1));
         StringAssert.Contains(e.Message, "72 labelled rows");
@@ -186,7 +220,7 @@ public sealed class StreamingBatchSourceTests
     {
         var ml = new MLContext(seed: 1);
         var data = new CountingView(ml.Data.LoadFromEnumerable(Rows(40)), failAfter: 1);
-        using var source = Source(data, batchSize: 16, shuffle: false);
+        var source = Source(data, batchSize: 16, shuffle: false);
         Assert.AreEqual(36, ReadPass(source, 0).Rows.Count);
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => ReadPass(source, 1));
         StringAssert.Contains(e.Message, "could not be read for pass 2");
@@ -199,7 +233,7 @@ public sealed class StreamingBatchSourceTests
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Rows(10_000));
         using var cancel = new CancellationTokenSource();
-        using var source = Source(data, batchSize: 8, shuffle: true, token: cancel.Token);
+        var source = Source(data, batchSize: 8, shuffle: true, token: cancel.Token);
         int batches = 0;
         Assert.ThrowsExactly<OperationCanceledException>(() =>
         {

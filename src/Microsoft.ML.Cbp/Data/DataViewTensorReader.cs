@@ -32,6 +32,9 @@ internal static class DataViewTensorReader
 {
     private const int ChunkRows = 1024;
 
+    /// <summary>Bytes of the staging chunk that rows are read into before they are copied into the cache tensor.</summary>
+    private const long ChunkBytes = 8L << 20;
+
     /// <summary>Counts the rows a cursor over only the label column yields, and how many of them have a label (a cheap pass: features are not computed).</summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
@@ -102,9 +105,11 @@ internal static class DataViewTensorReader
         var features = empty(new[] { expectedRows }.Concat(rowShape).ToArray());
         var labels = classes ? empty(expectedRows, int64) : empty(expectedRows, float32);
         var flat = features.view(expectedRows, width);
-        var chunk = new float[(long)ChunkRows * width];
-        var chunkClasses = new long[ChunkRows];
-        var chunkTargets = new float[ChunkRows];
+        // A staging chunk of about 8 MiB (at least one row), shared with a tensor view so the copy into the cache is native.
+        int chunkRows = (int)Math.Clamp(ChunkBytes / (sizeof(float) * (long)width), 1, Math.Max(1, Math.Min(ChunkRows, expectedRows)));
+        var chunk = new float[(long)chunkRows * width];
+        var chunkClasses = new long[chunkRows];
+        var chunkTargets = new float[chunkRows];
         long rows = 0, skipped = 0, row = -1;
         int inChunk = 0;
         void Flush()
@@ -113,9 +118,10 @@ internal static class DataViewTensorReader
             {
                 return;
             }
-            using var source = tensor(chunk, new long[] { ChunkRows, width });
+            using var shared = from_array(chunk);
+            using var source = shared.view(chunkRows, width);
             flat.narrow(0, rows - inChunk, inChunk).copy_(source.narrow(0, 0, inChunk));
-            using var labelSource = classes ? tensor(chunkClasses) : tensor(chunkTargets);
+            using var labelSource = classes ? from_array(chunkClasses) : from_array(chunkTargets);
             labels.narrow(0, rows - inChunk, inChunk).copy_(labelSource.narrow(0, 0, inChunk));
             inChunk = 0;
         }
@@ -124,15 +130,10 @@ internal static class DataViewTensorReader
             var reader = new LabelledRowReader(cursor, featureCol, labelCol, kind!.Value);
             while (true)
             {
-                bool more, labelled = false;
+                bool more, labelled;
                 try
                 {
                     more = cursor.MoveNext();
-                    if (more)
-                    {
-                        row++;
-                        labelled = reader.ReadLabel();
-                    }
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -141,6 +142,15 @@ internal static class DataViewTensorReader
                 if (!more)
                 {
                     break;
+                }
+                row++;
+                try
+                {
+                    labelled = reader.ReadLabel();
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    throw new InvalidOperationException($"Reading row {row} of the data (0-based) failed: {e.Message}", e);
                 }
                 if (row % ChunkRows == 0)
                 {
@@ -158,7 +168,7 @@ internal static class DataViewTensorReader
                 }
                 try
                 {
-                    reader.ReadFeatures(chunk.AsSpan(inChunk * width, width));
+                    reader.ReadFeatures(chunk.AsSpan(checked(inChunk * width), width));
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -168,7 +178,7 @@ internal static class DataViewTensorReader
                 chunkTargets[inChunk] = reader.Target;
                 inChunk++;
                 rows++;
-                if (inChunk == ChunkRows)
+                if (inChunk == chunkRows)
                 {
                     Flush();
                 }

@@ -23,11 +23,11 @@ namespace Microsoft.ML.Cbp.Data;
 /// a random position and the next row takes its place, so rows move at most about a pool's length from where the source
 /// had them.</para>
 /// <para>Errors: an exception in the source surfaces in the trainer as <see cref="InvalidOperationException"/> naming the row
-/// (0-based, in the source's order) and wrapping the original; a pass that yields another number of labelled rows than
+/// (0-based position in the pass's cursor: the source's order, or the view's own shuffled order) and wrapping the original; a pass that yields another number of labelled rows than
 /// the first, or a view that cannot be read again, fails with a message that says so. Cancellation stops the producer
 /// and the consumer between rows.</para>
 /// </remarks>
-internal sealed class StreamingBatchSource : IBatchSource, IDisposable
+internal sealed class StreamingBatchSource : IBatchSource
 {
     private readonly IDataView _data;
     private readonly DataViewSchema.Column _featureColumn;
@@ -37,7 +37,8 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
     private readonly int _width;
     private readonly Device? _device;
     private readonly CancellationToken _cancellationToken;
-    private long? _labelledRowsPerPass;
+    // Written by a pass's reader thread, read by the trainer's: -1 until known.
+    private long _labelledRowsPerPass;
     // Reused by every pass (passes run one after another: a pass's reader has ended before the next starts).
     private readonly ConcurrentBag<Batch> _free = new();
     private ShufflePool? _pool;
@@ -67,13 +68,13 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
         _width = checked((int)rowShape.Aggregate(1L, (a, b) => a * b));
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefetchBatches, 1);
-        ArgumentOutOfRangeException.ThrowIfNegative(shufflePoolRows);
+        ArgumentOutOfRangeException.ThrowIfLessThan(shufflePoolRows, 2);
         BatchSize = batchSize;
         Shuffle = shuffle;
         Seed = seed;
         ShufflePoolRows = shufflePoolRows;
         PrefetchBatches = prefetchBatches;
-        _labelledRowsPerPass = labelledRowsPerPass;
+        _labelledRowsPerPass = labelledRowsPerPass ?? -1;
         _device = device;
         _cancellationToken = cancellationToken;
     }
@@ -97,7 +98,7 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
     public string ShuffleMethod => !Shuffle ? "none" : _data.CanShuffle ? "the view's own shuffling" : $"a shuffle pool of {ShufflePoolRows:N0} rows";
 
     /// <summary>Labelled rows in a pass: known once a pass has ended (or given by a counting pass), else null.</summary>
-    public long? LabelledRowsPerPass => _labelledRowsPerPass;
+    public long? LabelledRowsPerPass => Volatile.Read(ref _labelledRowsPerPass) is long rows and >= 0 ? rows : null;
 
     /// <summary>Rows skipped for a missing label in the last finished pass.</summary>
     public long SkippedRowsPerPass { get; private set; }
@@ -119,17 +120,7 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
             {
                 _cancellationToken.ThrowIfCancellationRequested();
                 clock.Restart();
-                bool taken;
-                Batch? batch;
-                try
-                {
-                    taken = queue.TryTake(out batch, Timeout.Infinite, stop.Token);
-                }
-                catch (OperationCanceledException) when (!_cancellationToken.IsCancellationRequested)
-                {
-                    taken = false;
-                    batch = null;
-                }
+                bool taken = queue.TryTake(out var batch, Timeout.Infinite, stop.Token);
                 WaitSeconds += clock.Elapsed.TotalSeconds;
                 if (!taken || batch is null)
                 {
@@ -137,12 +128,15 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
                     producer.GetAwaiter().GetResult();
                     break;
                 }
-                var features = tensor(batch.Features, new long[] { BatchSize }.Concat(_rowShape).ToArray());
-                var labels = batch.Classes is not null ? tensor(batch.Classes) : tensor(batch.Targets!);
-                if (batch.Count < BatchSize)
+                // The buffers are viewed in place and copied once into native tensors, so they can go back to the free list
+                // at once (no managed copy per batch: memory stays flat however many batches a pass has).
+                Tensor features, labels;
+                using (var sharedFeatures = from_array(batch.Features))
+                using (var sharedLabels = batch.Classes is not null ? from_array(batch.Classes) : from_array(batch.Targets!))
                 {
-                    features = features.narrow(0, 0, batch.Count);
-                    labels = labels.narrow(0, 0, batch.Count);
+                    using var shaped = sharedFeatures.view(new long[] { BatchSize }.Concat(_rowShape).ToArray());
+                    features = shaped.narrow(0, 0, batch.Count).clone();
+                    labels = sharedLabels.narrow(0, 0, batch.Count).clone();
                 }
                 free.Add(batch);
                 yield return _device is null || _device.type == DeviceType.CPU ? (features, labels) : (features.to(_device), labels.to(_device));
@@ -166,11 +160,6 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
             }
             queue.Dispose();
         }
-    }
-
-    /// <summary>Nothing to release: every pass owns its cursor and producer.</summary>
-    public void Dispose()
-    {
     }
 
     private void Produce(int pass, BlockingCollection<Batch> queue, ConcurrentBag<Batch> free, CancellationToken stop)
@@ -273,13 +262,13 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
             {
                 throw new InvalidOperationException($"Pass {pass + 1} over the data yielded no row with a label.");
             }
-            if (_labelledRowsPerPass is long expected && expected != labelled)
+            if (LabelledRowsPerPass is long expected && expected != labelled)
             {
                 throw new InvalidOperationException(
                     $"Pass {pass + 1} over the data yielded {labelled:N0} labelled rows, but the first pass yielded {expected:N0}; training needs a data view that returns the same rows every time it is read.");
             }
-            _labelledRowsPerPass = labelled;
             SkippedRowsPerPass = skipped;
+            Volatile.Write(ref _labelledRowsPerPass, labelled);
         }
         finally
         {
@@ -290,7 +279,7 @@ internal sealed class StreamingBatchSource : IBatchSource, IDisposable
     /// <summary>The shuffle pool for a pass: one buffer for every pass, sized to the rows a pass holds when that is known and smaller.</summary>
     private ShufflePool Pool(int pass)
     {
-        int capacity = (int)Math.Min(ShufflePoolRows, Math.Max(2, _labelledRowsPerPass ?? _data.GetRowCount() ?? ShufflePoolRows));
+        int capacity = (int)Math.Min(ShufflePoolRows, Math.Max(2, LabelledRowsPerPass ?? _data.GetRowCount() ?? ShufflePoolRows));
         var random = new Random(unchecked((int)(Seed + pass)));
         if (_pool is null || _pool.Capacity != capacity)
         {

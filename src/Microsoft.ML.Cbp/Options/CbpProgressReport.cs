@@ -6,7 +6,7 @@ namespace Microsoft.ML.Cbp;
 /// <summary>The phase a <see cref="CbpProgressReport"/> belongs to.</summary>
 public enum CbpPhase
 {
-    /// <summary>Reading the training (and validation) data into memory.</summary>
+    /// <summary>Checking and counting the training (and validation) data, and reading it into memory when it is cached.</summary>
     LoadingData,
 
     /// <summary>Float training before CBP.</summary>

@@ -144,7 +144,10 @@ public sealed class CbpQuantizeOptions
     /// file-backed views) is shuffled through a pool of this many rows (as ML.NET's ShuffleRows and tf.data do): each row
     /// leaves the pool at a random position, so rows move about a pool's length from their place in the source, which is
     /// weaker than a full permutation; a view that can shuffle itself (an in-memory or cached view) is shuffled fully by
-    /// its own cursor. Default null: as many rows as fit in 256 MiB, at most 10,000 (10,000 rows of 784 floats). At least 2.
+    /// its own cursor. The first batch of each pass waits until the pool is full, so a larger pool shuffles better and
+    /// starts later. Default null: 1,000 rows (ML.NET's ShuffleRows default), fewer when 1,000 rows would exceed 256 MiB.
+    /// Data sorted by class needs a view that shuffles itself (<c>mlContext.Data.Cache</c>) or rows listed in random order.
+    /// At least 2.
     /// </summary>
     public int? ShufflePoolRows { get; set; }
 
@@ -153,8 +156,9 @@ public sealed class CbpQuantizeOptions
 
     /// <summary>
     /// TorchSharp intra-op threads during Fit; the process-wide setting is restored afterwards. Default null: the current
-    /// setting (TorchSharp's default is one per core), except that streamed data, whose reader needs a core, trains with one
-    /// fewer thread than the cores. Results are deterministic for a given seed, machine and thread count.
+    /// setting (TorchSharp's default is one per core), also while streamed data's reader runs beside training (on 2 cores,
+    /// streaming the whole Fashion-MNIST trained 1.5x faster with 2 threads than with 1; docs/benchmarks/streaming-speed.md).
+    /// Results are deterministic for a given seed, machine and thread count.
     /// </summary>
     public int? TrainingThreads { get; set; }
 

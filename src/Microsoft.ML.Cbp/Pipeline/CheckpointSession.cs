@@ -62,12 +62,13 @@ internal sealed class CheckpointSession : IDisposable
         checkpoint.Save(_path);
     }
 
-    /// <summary>The Fit produced its model: the checkpoint is no longer needed, and a later Fit starts afresh.</summary>
-    public void Complete()
+    /// <summary>The Fit produced its transformer: the checkpoint is no longer needed, and a later Fit starts afresh.</summary>
+    /// <param name="path">The option's path, or null.</param>
+    public static void Complete(string? path)
     {
-        if (_path is not null)
+        if (path is not null)
         {
-            File.Delete(_path);
+            File.Delete(path);
         }
     }
 

@@ -22,6 +22,13 @@ internal sealed record QuantizationResult(ModelProto Compact, string InputName, 
 /// </summary>
 internal static class QuantizationPipeline
 {
+    /// <summary>
+    /// Called once the transformer exists (its scoring session created): the Fit is complete, so its checkpoint
+    /// (<see cref="CbpQuantizeOptions.CheckpointPath"/>) goes; a failure before this point leaves it to resume from.
+    /// </summary>
+    /// <param name="options">The Fit's options.</param>
+    public static void Complete(CbpQuantizeOptions options) => CheckpointSession.Complete(options.CheckpointPath);
+
     /// <summary>Trains and quantizes the network the options describe on <paramref name="input"/>.</summary>
     /// <param name="options">Validated options.</param>
     /// <param name="input">Training data.</param>
@@ -40,20 +47,11 @@ internal static class QuantizationPipeline
                 $"ValidationData's columns differ from the training data's ({validation.FeatureWidth} features, {validation.LabelKind} label with {validation.ClassCount} classes " +
                 $"versus {train.FeatureWidth}, {train.LabelKind}, {train.ClassCount}).", nameof(input));
         }
-        using var threads = TorchThreads.Use(options.TrainingThreads ?? DefaultThreads(train));
+        using var threads = TorchThreads.Use(options.TrainingThreads ?? TorchThreads.Current);
         var trained = QuantizationTraining.Run(options, train, validation, seed, progress);
         var label = input.Schema[options.LabelColumnName];
         var task = ScoringOutput.TaskFor(label.Type);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
-    }
-
-    /// <summary>
-    /// The thread count when the options leave it open: the current setting for cached data; one fewer than the cores for
-    /// streamed data, so the background reader has a core of its own.
-    /// </summary>
-    private static int DefaultThreads(TrainingData train)
-    {
-        return train.Streams ? Math.Max(1, Math.Min(TorchThreads.Current, Environment.ProcessorCount - 1)) : TorchThreads.Current;
     }
 }

@@ -28,12 +28,7 @@ internal static class QuantizationTraining
         var clock = Stopwatch.StartNew();
         var device = ChooseDevice(options.TrainingDevice);
         random.manual_seed(seed);
-        int outputs = train.LabelKind switch
-        {
-            LabelKind.Key => train.ClassCount,
-            LabelKind.Boolean => 2,
-            _ => 1,
-        };
+        int outputs = train.ClassCount;
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
         using var checkpoints = CheckpointSession.Open(options.CheckpointPath,
             TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model)));
@@ -55,7 +50,9 @@ internal static class QuantizationTraining
         {
             trainSource = augment.Wrap(trainSource, seed);
         }
-        var validationSource = validation?.Batches(rowShape, Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
+        // Cached validation data is evaluated in batches of at least 256 rows; streamed batches keep the training batch size,
+        // which bounds their memory.
+        var validationSource = validation?.Batches(rowShape, validation.Streams ? options.BatchSize : Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
         int batches = checked((int)((train.Rows + options.BatchSize - 1) / options.BatchSize));
 
         List<EpochReport> pretraining;
@@ -145,7 +142,6 @@ internal static class QuantizationTraining
             CompactModelBytes = OnnxModelFile.ToBytes(compact).Length,
             Seconds = clock.Elapsed.TotalSeconds,
         };
-        checkpoints.Complete();
         return new Result(compact, module.Input.Name, module.OutputName, outputs, rowShape, summary);
     }
 

@@ -89,6 +89,7 @@ internal sealed class TrainingCheckpoint : IDisposable
     public static TrainingCheckpoint Capture(Header header, OnnxGraphModule module, TrainerState? trainer, Dictionary<string, Tensor>? best)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        using (NewDisposeScope())
         using (no_grad())
         {
             foreach (var (name, value) in module.state_dict())
@@ -137,6 +138,8 @@ internal sealed class TrainingCheckpoint : IDisposable
                     using var contiguous = Tensors[entry.Name].contiguous();
                     writer.Write(contiguous.bytes);
                 }
+                writer.Flush();
+                file.Flush(flushToDisk: true);
             }
             File.Move(temporary, path, overwrite: true);
         }
@@ -219,7 +222,8 @@ internal sealed class TrainingCheckpoint : IDisposable
     {
         string text = string.Join("|", new object?[]
         {
-            FormatVersion, options.Constraint, seed, string.Join("x", rowShape), train.ExpectedRows, train.LabelKind, train.ClassCount, validation?.ExpectedRows,
+            FormatVersion, options.Constraint, seed, string.Join("x", rowShape), options.FeatureColumnName, options.LabelColumnName, options.InputNodeName,
+            options.OutputNodeName, options.TrainingDevice, get_num_threads(), train.ExpectedRows, train.LabelKind, train.ClassCount, validation?.ExpectedRows,
             options.BatchSize, options.Epochs, EngineOptions.PretrainEpochs(options), options.ScheduleEpochsPerPass, options.LearningRate, options.PretrainLearningRate,
             options.MultiplierLearningRate, options.MultiplierUpdatePeriod, options.FinalAnnealFraction, options.ScaleMode, options.KeepFirstAndLastLayersFloat,
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,

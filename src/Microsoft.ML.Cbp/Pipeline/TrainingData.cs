@@ -8,16 +8,18 @@ namespace Microsoft.ML.Cbp.Pipeline;
 /// <summary>
 /// The reading policy for one IDataView of a Fit (the training data, or ValidationData): what it holds, and whether
 /// its batches come from a tensor cache (small data: read once, random-permutation batches) or stream from a cursor per
-/// pass with background prefetch (data above <see cref="CbpQuantizeOptions.DataCacheBudgetBytes"/>, or an unknown size).
+/// pass with background prefetch (data above <see cref="CbpQuantizeOptions.DataCacheBudgetBytes"/>). Streamed data is
+/// counted first in a cheap pass over the label column, so the schedule's epoch arithmetic uses the labelled rows.
 /// </summary>
 internal sealed class TrainingData : IDisposable
 {
     private readonly IDataView _data;
     private readonly CbpQuantizeOptions _options;
     private readonly string _role;
-    private CachedRows? _cached;
     private StreamingBatchSource? _stream;
     private InMemoryBatchSource? _memory;
+    private long? _cachedRows;
+    private long _cachedSkipped;
 
     private TrainingData(IDataView data, CbpQuantizeOptions options, string role, int width, LabelKind kind, int classes, long rows, bool counted)
     {
@@ -50,17 +52,17 @@ internal sealed class TrainingData : IDisposable
     public bool Streams => Bytes(ExpectedRows) > _options.DataCacheBudgetBytes;
 
     /// <summary>Labelled rows per pass (exact once the cache is read or a streamed pass has ended; <see cref="ExpectedRows"/> before).</summary>
-    public long Rows => _cached?.Rows ?? _stream?.LabelledRowsPerPass ?? ExpectedRows;
+    public long Rows => _cachedRows ?? _stream?.LabelledRowsPerPass ?? ExpectedRows;
 
     /// <summary>Rows skipped per pass for a missing label (known once read).</summary>
-    public long SkippedRows => _cached?.SkippedRows ?? _stream?.SkippedRowsPerPass ?? 0;
+    public long SkippedRows => _cachedRows is not null ? _cachedSkipped : _stream?.SkippedRowsPerPass ?? 0;
 
     /// <summary>Seconds the trainer waited for streamed batches (0 for cached data).</summary>
     public double WaitSeconds => _stream?.WaitSeconds ?? 0;
 
     /// <summary>One line for the training report: which path ran and with what.</summary>
-    public string Description => _cached is not null
-        ? $"cached in memory ({_cached.Rows:N0} rows, {Bytes(_cached.Rows) / 1e6:N1} MB, random permutation per pass)"
+    public string Description => _cachedRows is long cached
+        ? $"cached in memory ({cached:N0} rows, {Bytes(cached) / 1e6:N1} MB, random permutation per pass)"
         : _stream is not null
             ? $"streamed from the IDataView ({(Counted ? "rows counted in a first pass; " : "")}{_stream.PrefetchBatches} batches prefetched; shuffled by {_stream.ShuffleMethod})"
             : "not read yet";
@@ -73,8 +75,10 @@ internal sealed class TrainingData : IDisposable
     {
         var (width, kind, classes) = InputColumns.Inspect(data.Schema, options.FeatureColumnName, options.LabelColumnName);
         long? known = data.GetRowCount();
-        bool counted = known is null;
-        long rows = known ?? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken).Labelled;
+        // Data that will stream is counted (labelled rows, label column only), so the schedule and progress use the rows
+        // training really sees; data that will be cached is counted exactly while it is read.
+        bool counted = known is null || (long)width * sizeof(float) * known > options.DataCacheBudgetBytes;
+        long rows = counted ? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken).Labelled : known!.Value;
         if (rows == 0)
         {
             throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'.", role == "training data" ? "input" : nameof(options.ValidationData));
@@ -96,27 +100,33 @@ internal sealed class TrainingData : IDisposable
         }
         if (!Streams)
         {
-            _cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows, _options.CancellationToken);
-            _memory = new InMemoryBatchSource(_cached.Features, _cached.Labels, batchSize, shuffle, seed, device);
-            // The source moved (or aliased) the tensors; the cache keeps only what it needs for the report.
+            using var cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows, _options.CancellationToken);
+            // The source aliases the tensors on the CPU and copies them to a GPU; either way the reader's handles can go.
+            _memory = new InMemoryBatchSource(cached.Features, cached.Labels, batchSize, shuffle, seed, device);
+            _cachedRows = cached.Rows;
+            _cachedSkipped = cached.SkippedRows;
             return _memory;
         }
         int poolRows = _options.ShufflePoolRows ?? DefaultShufflePoolRows(FeatureWidth);
+        if ((long)poolRows * FeatureWidth > Array.MaxLength)
+        {
+            throw new ArgumentException(
+                $"ShufflePoolRows {poolRows:N0} rows of {FeatureWidth:N0} floats exceed the largest .NET array; use at most {Array.MaxLength / FeatureWidth:N0} rows.",
+                nameof(CbpQuantizeOptions.ShufflePoolRows));
+        }
         _stream = new StreamingBatchSource(_data, _options.FeatureColumnName, _options.LabelColumnName, LabelKind, rowShape, batchSize, shuffle, seed,
             poolRows, _options.PrefetchBatches, Counted ? ExpectedRows : null, device, _options.CancellationToken);
         return _stream;
     }
 
-    /// <summary>The default shuffle pool: as many rows as fit in 256 MiB, at most 10,000 and at least 2.</summary>
+    /// <summary>The default shuffle pool: 1,000 rows (ML.NET's ShuffleRows default), fewer when that would exceed 256 MiB, at least 2.</summary>
     /// <param name="width">Floats per row.</param>
-    public static int DefaultShufflePoolRows(int width) => (int)Math.Clamp((256L << 20) / (4L * width), 2, 10_000);
+    public static int DefaultShufflePoolRows(int width) => (int)Math.Clamp((256L << 20) / (4L * width), 2, 1_000);
 
     /// <summary>Releases the cache.</summary>
     public void Dispose()
     {
         _memory?.Dispose();
-        _cached?.Dispose();
-        _stream?.Dispose();
     }
 
     private long Bytes(long rows) => rows * FeatureWidth * sizeof(float);

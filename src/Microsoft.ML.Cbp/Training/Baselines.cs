@@ -58,7 +58,7 @@ public static class Baselines
     /// <param name="data">Training batches (labels unused).</param>
     /// <param name="maxBatches">At most this many batches of one pass; null for the whole pass.</param>
     /// <returns>How many batch-norm layers were re-estimated.</returns>
-    /// <exception cref="ArgumentException">The module keeps buffers but has no BatchNorm layer.</exception>
+    /// <exception cref="ArgumentException">The module has no BatchNorm layer but a ReestimateBatchNorm method of its own.</exception>
     public static int ReestimateBatchNorm(nn.Module<Tensor, Tensor> model, IBatchSource data, int? maxBatches = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -66,12 +66,12 @@ public static class Baselines
         var layers = model.modules().OfType<BatchNorm>().ToList();
         if (layers.Count == 0)
         {
-            if (model.named_buffers().Any())
+            if (model.GetType().GetMethod(nameof(ReestimateBatchNorm)) is not null)
             {
-                // Running statistics kept outside TorchSharp's BatchNorm layers (an ONNX graph keeps them as buffers of
-                // the graph) cannot be re-estimated here; silently doing nothing would report a baseline that never ran.
+                // A module that keeps its running statistics outside TorchSharp's BatchNorm layers and re-estimates them
+                // itself (an ONNX graph does): doing nothing here would report a baseline that never ran.
                 throw new ArgumentException(
-                    $"The module ({model.GetType().Name}) has buffers but no BatchNorm layers; re-estimate its statistics with its own method " +
+                    $"The module ({model.GetType().Name}) keeps its batch-norm statistics itself; call its own ReestimateBatchNorm " +
                     "(OnnxGraphModule.ReestimateBatchNorm for an ONNX graph).", nameof(model));
             }
             model.eval();

@@ -112,8 +112,14 @@ public sealed class CbpTrainer : IDisposable
     /// <c>s * level</c> after <see cref="ProjectToLevels"/>; pass the scales to the ONNX exporter
     /// (<c>new QuantizedInitializer(module.InitializerName(name), constraint, scales)</c>).
     /// </summary>
-    public IReadOnlyDictionary<string, float[]> Scales =>
-        _constrained.ToDictionary(p => p.Name, p => p.Scale.cpu().data<float>().ToArray(), StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, float[]> Scales
+    {
+        get
+        {
+            using var scope = NewDisposeScope();
+            return _constrained.ToDictionary(p => p.Name, p => p.Scale.cpu().data<float>().ToArray(), StringComparer.Ordinal);
+        }
+    }
 
     /// <summary>One report per finished epoch.</summary>
     public IReadOnlyList<EpochReport> History => _history;
@@ -287,6 +293,7 @@ public sealed class CbpTrainer : IDisposable
     internal TrainerState CaptureState()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Tensor Copy(Tensor t) => t.detach().cpu().clone().DetachFromDisposeScope();

@@ -72,7 +72,6 @@ internal sealed class MultiplierUpdate : IDisposable
         Multipliers.AddQuotientScaled_(_firstMoment, denominator, LearningRate / correction1).ClampMinScalar_(0);
     }
 
-    /// <summary>Releases the multiplier and Adam tensors.</summary>
     /// <summary>Adam's first moment.</summary>
     internal Tensor FirstMoment => _firstMoment;
 
@@ -89,6 +88,7 @@ internal sealed class MultiplierUpdate : IDisposable
         _steps = steps;
     }
 
+    /// <summary>Releases the multiplier and Adam tensors.</summary>
     public void Dispose()
     {
         Multipliers.Dispose();

@@ -14,15 +14,11 @@ internal sealed class TorchThreads : IDisposable
     private TorchThreads(int threads)
     {
         _previous = torch.get_num_threads();
-        Threads = threads;
         if (threads != _previous)
         {
             torch.set_num_threads(threads);
         }
     }
-
-    /// <summary>The thread count in force inside the scope.</summary>
-    public int Threads { get; }
 
     /// <summary>Uses <paramref name="threads"/> threads until disposed.</summary>
     /// <param name="threads">At least 1.</param>
