@@ -25,6 +25,9 @@ internal static class Program
                           Fashion-MNIST MLP), ternary weights; writes the compact ONNX model
           batch-score     a saved model and a CSV in (--input model.zip --data file.csv; default: the tabular sample's
                           model and wine.csv), a CSV of predictions out, with rows/s
+          images          image classification from a folder of PNG/JPEG files, one subfolder per class (--folder DIR;
+                          default: Fashion-MNIST test images that ship with the repository): train, evaluate, save,
+                          reload, classify one file; `images --help` lists its options
           engine          the CBP engine alone on a synthetic task: float, naive rounding, straight-through and CBP
           make-pretrained writes the float MLP that quantize-onnx uses (to --output)
 
@@ -45,6 +48,10 @@ internal static class Program
     private static int Main(string[] args)
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        if (args.Length > 0 && args[0] == "images")
+        {
+            return ImagesProgram.Run(args[1..]);
+        }
         SampleOptions options;
         try
         {
