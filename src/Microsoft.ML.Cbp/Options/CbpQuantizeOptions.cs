@@ -173,8 +173,9 @@ public sealed class CbpQuantizeOptions
     /// A file in which Fit keeps a checkpoint of its complete state (network, latent weights, multipliers, schedule, optimiser
     /// state, data position, random state), written atomically after every pre-training epoch and every CBP schedule epoch.
     /// A Fit that finds a checkpoint of the same Fit (same options, data size and initial network) at this path resumes from
-    /// it and ends with the model the uninterrupted Fit gives; a checkpoint of another Fit is refused with a message. The
-    /// file is deleted when Fit completes. Default null: no checkpoints.
+    /// it and ends with the model the uninterrupted Fit gives (byte for byte on the CPU; on CUDA the GPU's own random
+    /// generator, which dropout on the GPU draws from, is not saved); a checkpoint of another Fit is refused with a
+    /// message. The file is deleted once Fit has produced its transformer. Default null: no checkpoints.
     /// </summary>
     public string? CheckpointPath { get; set; }
 
