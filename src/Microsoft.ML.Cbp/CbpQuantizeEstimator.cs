@@ -50,6 +50,8 @@ public sealed class CbpQuantizeEstimator : IEstimator<CbpQuantizeTransformer>
     public CbpQuantizeTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        // Options are validated again: they are a mutable object that may have changed since CbpQuantize(...).
+        _options.Validate();
         using var channel = _environment?.Start("CbpQuantize");
         void Progress(CbpProgressReport report)
         {

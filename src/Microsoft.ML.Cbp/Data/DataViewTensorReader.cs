@@ -10,7 +10,8 @@ namespace Microsoft.ML.Cbp.Data;
 /// <param name="Features">Float features, rows along the first dimension.</param>
 /// <param name="Labels">Class indices (int64) for key and Boolean labels, targets (float32) for Single labels.</param>
 /// <param name="SkippedRows">Rows left out because their label was missing (key 0 or NaN).</param>
-internal sealed record CachedRows(Tensor Features, Tensor Labels, long SkippedRows) : IDisposable
+/// <param name="NonFiniteRows">Rows left out because a feature was NaN or infinite (when asked to skip them).</param>
+internal sealed record CachedRows(Tensor Features, Tensor Labels, long SkippedRows, long NonFiniteRows) : IDisposable
 {
     /// <summary>Rows read.</summary>
     public long Rows => Features.shape[0];
@@ -86,10 +87,12 @@ internal static class DataViewTensorReader
     /// <param name="labelColumn">Label column name.</param>
     /// <param name="rowShape">How the network sees one feature vector (its product is the feature width).</param>
     /// <param name="expectedRows">Rows to allocate for (the view's row count, or a count pass's); more rows than this is an error.</param>
+    /// <param name="skipNonFinite">Leave out rows with NaN or infinite features (counted) instead of failing after the read with their count and the first.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
-    /// <exception cref="ArgumentException">A column is missing or of an unsupported type, or no row has a label.</exception>
+    /// <exception cref="ArgumentException">A column is missing or of an unsupported type, no row has a label, or features are not finite.</exception>
     /// <exception cref="InvalidOperationException">The data yielded more rows than <paramref name="expectedRows"/>, or reading a row failed (the row is named).</exception>
-    public static CachedRows Read(IDataView data, string featureColumn, string labelColumn, long[] rowShape, long expectedRows, CancellationToken cancellationToken = default)
+    public static CachedRows Read(IDataView data, string featureColumn, string labelColumn, long[] rowShape, long expectedRows, bool skipNonFinite = false,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         var (width, kind, _) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
@@ -110,7 +113,9 @@ internal static class DataViewTensorReader
         var chunk = new float[(long)chunkRows * width];
         var chunkClasses = new long[chunkRows];
         var chunkTargets = new float[chunkRows];
-        long rows = 0, skipped = 0, row = -1;
+        long rows = 0, skipped = 0, row = -1, nonFinite = 0, firstBadRow = -1;
+        int firstBadSlot = -1;
+        float firstBadValue = 0;
         int inChunk = 0;
         void Flush()
         {
@@ -166,13 +171,23 @@ internal static class DataViewTensorReader
                     throw new InvalidOperationException(
                         $"The data yielded more than the {expectedRows:N0} rows it reported; training needs a data view that returns the same rows every time it is read.");
                 }
+                var destination = chunk.AsSpan(checked(inChunk * width), width);
                 try
                 {
-                    reader.ReadFeatures(chunk.AsSpan(checked(inChunk * width), width));
+                    reader.ReadFeatures(destination);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     throw new InvalidOperationException($"Reading row {row} of the data (0-based) failed: {e.Message}", e);
+                }
+                if (LabelledRowReader.FirstNonFinite(destination) is int slot and >= 0)
+                {
+                    if (nonFinite++ == 0)
+                    {
+                        (firstBadRow, firstBadSlot, firstBadValue) = (row, slot, destination[slot]);
+                    }
+                    // Skipped, or counted to report them all before training.
+                    continue;
                 }
                 chunkClasses[inChunk] = reader.ClassIndex;
                 chunkTargets[inChunk] = reader.Target;
@@ -185,14 +200,18 @@ internal static class DataViewTensorReader
             }
             Flush();
         }
+        if (nonFinite > 0 && !skipNonFinite)
+        {
+            throw LabelledRowReader.NonFiniteFeatures(featureColumn, $"{nonFinite:N0} row(s)", firstBadRow, firstBadSlot, firstBadValue);
+        }
         if (rows == 0)
         {
-            throw new ArgumentException($"The data has no rows with a label in '{labelColumn}' ({skipped} rows had a missing label).", nameof(data));
+            throw new ArgumentException($"The data has no rows with a label in '{labelColumn}' ({skipped} rows had a missing label, {nonFinite} non-finite features).", nameof(data));
         }
         // Rows with a missing label were counted but not stored: keep a view of the rows that were (same storage, no copy).
         var result = rows == expectedRows
-            ? new CachedRows(features, labels, skipped)
-            : new CachedRows(features.narrow(0, 0, rows), labels.narrow(0, 0, rows), skipped);
+            ? new CachedRows(features, labels, skipped, nonFinite)
+            : new CachedRows(features.narrow(0, 0, rows), labels.narrow(0, 0, rows), skipped, nonFinite);
         result.Features.MoveToOuterDisposeScope();
         result.Labels.MoveToOuterDisposeScope();
         return result;

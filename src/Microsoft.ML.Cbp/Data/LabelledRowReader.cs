@@ -58,4 +58,29 @@ internal sealed class LabelledRowReader
         _features!(ref _buffer);
         _buffer.CopyTo(destination);
     }
+
+    /// <summary>The first slot of <paramref name="features"/> that is NaN or infinite, or -1 when every value is finite.</summary>
+    /// <param name="features">A row's features.</param>
+    public static int FirstNonFinite(ReadOnlySpan<float> features)
+    {
+        for (int i = 0; i < features.Length; i++)
+        {
+            if (!float.IsFinite(features[i]))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The error for rows with NaN or infinite features, naming the column, the first such row and slot, and the option that skips them.</summary>
+    /// <param name="column">The feature column.</param>
+    /// <param name="rows">How many such rows were found ("at least" when reading stopped at the first).</param>
+    /// <param name="row">The first such row (0-based).</param>
+    /// <param name="slot">Its first non-finite slot.</param>
+    /// <param name="value">That value.</param>
+    public static ArgumentException NonFiniteFeatures(string column, string rows, long row, int slot, float value) => new(
+        $"Feature column '{column}' has NaN or infinite values in {rows} (first: row {row}, slot {slot}, {value}); training on them would make " +
+        "a NaN model. Clean or impute them (for example ReplaceMissingValues), or set SkipRowsWithNonFiniteFeatures = true to leave such rows out.",
+        "input");
 }

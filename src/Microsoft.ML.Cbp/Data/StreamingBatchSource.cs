@@ -37,6 +37,7 @@ internal sealed class StreamingBatchSource : IBatchSource
     private readonly int _width;
     private readonly Device? _device;
     private readonly CancellationToken _cancellationToken;
+    private readonly bool _skipNonFinite;
     // Written by a pass's reader thread, read by the trainer's: -1 until known.
     private long _labelledRowsPerPass;
     // Reused by every pass (passes run one after another: a pass's reader has ended before the next starts).
@@ -57,9 +58,11 @@ internal sealed class StreamingBatchSource : IBatchSource
     /// <param name="labelledRowsPerPass">Labelled rows a pass must yield, when a first counting pass already knows it.</param>
     /// <param name="device">Where batches are produced; null for the CPU.</param>
     /// <param name="cancellationToken">Stops both sides between rows.</param>
+    /// <param name="skipNonFinite">Leave out rows with NaN or infinite features (counted) instead of failing at the first.</param>
     public StreamingBatchSource(IDataView data, string featureColumn, string labelColumn, LabelKind kind, long[] rowShape, int batchSize, bool shuffle,
-        long seed, int shufflePoolRows, int prefetchBatches, long? labelledRowsPerPass, Device? device, CancellationToken cancellationToken)
+        long seed, int shufflePoolRows, int prefetchBatches, long? labelledRowsPerPass, Device? device, CancellationToken cancellationToken, bool skipNonFinite = false)
     {
+        _skipNonFinite = skipNonFinite;
         _data = data ?? throw new ArgumentNullException(nameof(data));
         _featureColumn = data.Schema[featureColumn];
         _labelColumn = data.Schema[labelColumn];
@@ -102,6 +105,9 @@ internal sealed class StreamingBatchSource : IBatchSource
 
     /// <summary>Rows skipped for a missing label in the last finished pass.</summary>
     public long SkippedRowsPerPass { get; private set; }
+
+    /// <summary>Rows left out for NaN or infinite features in the last finished pass (when asked to skip them).</summary>
+    public long NonFiniteRowsPerPass { get; private set; }
 
     /// <summary>Seconds the trainer spent waiting for the producer, over all passes so far.</summary>
     public double WaitSeconds { get; private set; }
@@ -165,7 +171,7 @@ internal sealed class StreamingBatchSource : IBatchSource
     private void Produce(int pass, BlockingCollection<Batch> queue, ConcurrentBag<Batch> free, CancellationToken stop)
     {
         long row = -1;
-        long labelled = 0, skipped = 0;
+        long labelled = 0, skipped = 0, nonFinite = 0;
         try
         {
             DataViewRowCursor cursor;
@@ -235,6 +241,15 @@ internal sealed class StreamingBatchSource : IBatchSource
                     {
                         throw RowError(row, pass, e);
                     }
+                    if (LabelledRowReader.FirstNonFinite(rowBuffer) is int slot and >= 0)
+                    {
+                        if (!_skipNonFinite)
+                        {
+                            throw LabelledRowReader.NonFiniteFeatures(_featureColumn.Name, $"row {row} of pass {pass + 1} (reading stops at the first)", row, slot, rowBuffer[slot]);
+                        }
+                        nonFinite++;
+                        continue;
+                    }
                     labelled++;
                     if (pool is null)
                     {
@@ -260,14 +275,17 @@ internal sealed class StreamingBatchSource : IBatchSource
             }
             if (labelled == 0)
             {
-                throw new InvalidOperationException($"Pass {pass + 1} over the data yielded no row with a label.");
+                throw new InvalidOperationException($"Pass {pass + 1} over the data yielded no row with a label and finite features ({nonFinite:N0} rows had NaN or infinite features).");
             }
+            // Rows with a label, whether or not their features were finite: what a counting pass over the labels counts.
+            labelled += nonFinite;
             if (LabelledRowsPerPass is long expected && expected != labelled)
             {
                 throw new InvalidOperationException(
                     $"Pass {pass + 1} over the data yielded {labelled:N0} labelled rows, but the first pass yielded {expected:N0}; training needs a data view that returns the same rows every time it is read.");
             }
             SkippedRowsPerPass = skipped;
+            NonFiniteRowsPerPass = nonFinite;
             Volatile.Write(ref _labelledRowsPerPass, labelled);
         }
         finally

@@ -170,6 +170,13 @@ public sealed class CbpQuantizeOptions
     public CbpAugmentation? Augmentation { get; set; }
 
     /// <summary>
+    /// Rows whose features hold NaN or infinite values are left out of training (and counted in
+    /// <see cref="CbpTrainingReport.SkippedNonFiniteRows"/>) instead of failing Fit. Default false: cached data fails before
+    /// training with the number of such rows and the first (row and slot); streamed data fails at the first.
+    /// </summary>
+    public bool SkipRowsWithNonFiniteFeatures { get; set; }
+
+    /// <summary>
     /// A file in which Fit keeps a checkpoint of its complete state (network, latent weights, multipliers, schedule, optimiser
     /// state, data position, random state), written atomically after every pre-training epoch and every CBP schedule epoch.
     /// A Fit that finds a checkpoint of the same Fit (same options, data size and initial network) at this path resumes from

@@ -21,6 +21,9 @@ public sealed record CbpTrainingReport
     /// <summary>Rows skipped per pass for a missing label.</summary>
     public required long SkippedRows { get; init; }
 
+    /// <summary>Rows left out per pass for NaN or infinite features (<see cref="CbpQuantizeOptions.SkipRowsWithNonFiniteFeatures"/>).</summary>
+    public long SkippedNonFiniteRows { get; init; }
+
     /// <summary>
     /// How the training data was read: cached in memory as a tensor (data within
     /// <see cref="CbpQuantizeOptions.DataCacheBudgetBytes"/>), or streamed from the IDataView a batch at a time with background

@@ -18,6 +18,9 @@ namespace Microsoft.ML.Cbp.Pipeline;
 internal static class QuantizationTraining
 {
     private const int EarlyStoppingPatience = 3;
+
+    /// <summary>Rows a training batch needs when the network has batch normalisation.</summary>
+    private const int MinimumBatchNormRows = 2;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
@@ -45,7 +48,20 @@ internal static class QuantizationTraining
             throw new ArgumentException(
                 $"Augmentation {augmentation} works on images, but rows are seen as [{string.Join(", ", rowShape)}]; set InputShape to {{ channels, height, width }}.", nameof(options));
         }
+        // Batch normalisation in training mode needs two rows per batch: a batch of one row makes its running variance
+        // NaN and with it every score. BatchSize 1 is refused; a final batch of one row is left out of the pass.
+        bool batchNorm = model.Graph.Node.Any(n => n.OpType == "BatchNormalization");
+        if (batchNorm && options.BatchSize < 2)
+        {
+            throw new ArgumentException(
+                $"BatchSize 1 cannot train the network '{network}': its batch normalisation needs at least 2 rows per batch (a batch of one gives NaN statistics). Use BatchSize 2 or more.",
+                nameof(options));
+        }
         var trainSource = train.Batches(rowShape, options.BatchSize, shuffle: true, seed, device);
+        if (batchNorm)
+        {
+            trainSource = new MinimumBatchSource(trainSource, MinimumBatchNormRows);
+        }
         if (options.Augmentation is { } augment)
         {
             trainSource = augment.Wrap(trainSource, seed);
@@ -53,7 +69,12 @@ internal static class QuantizationTraining
         // Cached validation data is evaluated in batches of at least 256 rows; streamed batches keep the training batch size,
         // which bounds their memory.
         var validationSource = validation?.Batches(rowShape, validation.Streams ? options.BatchSize : Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
-        int batches = checked((int)((train.Rows + options.BatchSize - 1) / options.BatchSize));
+        long rows = train.Rows;
+        int batches = checked((int)(rows / options.BatchSize + (rows % options.BatchSize >= (batchNorm ? MinimumBatchNormRows : 1) ? 1 : 0)));
+        if (batches == 0)
+        {
+            throw new ArgumentException($"The training data has {rows} labelled row(s); the network '{network}' needs at least {MinimumBatchNormRows} (batch normalisation).", nameof(options));
+        }
 
         List<EpochReport> pretraining;
         double? floatAccuracy;
@@ -110,6 +131,7 @@ internal static class QuantizationTraining
         var statistics = trainer.MeasureConstraint();
         var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
+        CheckFinite(module, trainSource);
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
             .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), options.Constraint, p.Scale.cpu().data<float>().ToArray()))
@@ -126,6 +148,7 @@ internal static class QuantizationTraining
             TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
             TrainingRows = train.Rows,
             SkippedRows = train.SkippedRows,
+            SkippedNonFiniteRows = train.NonFiniteRows,
             DataPath = train.Description,
             DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
             TrainingThreads = get_num_threads(),
@@ -201,6 +224,31 @@ internal static class QuantizationTraining
         {
             throw new ArgumentException(
                 $"InputShape [{string.Join(", ", rowShape)}] holds {product} values but feature column '{options.FeatureColumnName}' has {width}.", nameof(options));
+        }
+    }
+
+    /// <summary>
+    /// The exported network must be finite: its outputs on the first training batch (in evaluation mode, as it will score)
+    /// are checked, so a NaN model is an error here instead of a silent export.
+    /// </summary>
+    private static void CheckFinite(OnnxGraphModule module, IBatchSource train)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        module.eval();
+        var (features, _) = train.Pass(0).First();
+        var output = module.forward(features);
+        module.train();
+        long bad = output.isfinite().logical_not().sum().ToInt64();
+        var parameters = module.named_parameters().Select(p => (Name: p.name, Value: (Tensor)p.parameter))
+            .Concat(module.named_buffers().Select(b => (Name: b.name, Value: b.buffer)))
+            .Where(p => p.Value.is_floating_point() && !p.Value.isfinite().all().ToBoolean()).Select(p => module.InitializerName(p.Name)).ToList();
+        if (bad > 0 || parameters.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"The trained network is not finite: {bad} of {output.numel()} outputs on a training batch are NaN or infinite" +
+                (parameters.Count > 0 ? $"; non-finite values in {string.Join(", ", parameters.Take(5))}" : "") +
+                ". Nothing was exported. Check the features for NaN or infinite values and lower the learning rates.");
         }
     }
 

@@ -20,6 +20,7 @@ internal sealed class TrainingData : IDisposable
     private InMemoryBatchSource? _memory;
     private long? _cachedRows;
     private long _cachedSkipped;
+    private long _cachedNonFinite;
 
     private TrainingData(IDataView data, CbpQuantizeOptions options, string role, int width, LabelKind kind, int classes, long rows, bool counted)
     {
@@ -52,7 +53,10 @@ internal sealed class TrainingData : IDisposable
     public bool Streams => Bytes(ExpectedRows) > _options.DataCacheBudgetBytes;
 
     /// <summary>Labelled rows per pass (exact once the cache is read or a streamed pass has ended; <see cref="ExpectedRows"/> before).</summary>
-    public long Rows => _cachedRows ?? _stream?.LabelledRowsPerPass ?? ExpectedRows;
+    public long Rows => _cachedRows ?? (_stream?.LabelledRowsPerPass is long labelled ? labelled - _stream.NonFiniteRowsPerPass : ExpectedRows);
+
+    /// <summary>Rows per pass left out for NaN or infinite features (with <see cref="CbpQuantizeOptions.SkipRowsWithNonFiniteFeatures"/>).</summary>
+    public long NonFiniteRows => _cachedRows is not null ? _cachedNonFinite : _stream?.NonFiniteRowsPerPass ?? 0;
 
     /// <summary>Rows skipped per pass for a missing label (known once read).</summary>
     public long SkippedRows => _cachedRows is not null ? _cachedSkipped : _stream?.SkippedRowsPerPass ?? 0;
@@ -100,11 +104,13 @@ internal sealed class TrainingData : IDisposable
         }
         if (!Streams)
         {
-            using var cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows, _options.CancellationToken);
+            using var cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows,
+                _options.SkipRowsWithNonFiniteFeatures, _options.CancellationToken);
             // The source aliases the tensors on the CPU and copies them to a GPU; either way the reader's handles can go.
             _memory = new InMemoryBatchSource(cached.Features, cached.Labels, batchSize, shuffle, seed, device);
             _cachedRows = cached.Rows;
             _cachedSkipped = cached.SkippedRows;
+            _cachedNonFinite = cached.NonFiniteRows;
             return _memory;
         }
         int poolRows = _options.ShufflePoolRows ?? DefaultShufflePoolRows(FeatureWidth);
@@ -115,7 +121,7 @@ internal sealed class TrainingData : IDisposable
                 nameof(CbpQuantizeOptions.ShufflePoolRows));
         }
         _stream = new StreamingBatchSource(_data, _options.FeatureColumnName, _options.LabelColumnName, LabelKind, rowShape, batchSize, shuffle, seed,
-            poolRows, _options.PrefetchBatches, Counted ? ExpectedRows : null, device, _options.CancellationToken);
+            poolRows, _options.PrefetchBatches, Counted ? ExpectedRows : null, device, _options.CancellationToken, _options.SkipRowsWithNonFiniteFeatures);
         return _stream;
     }
 

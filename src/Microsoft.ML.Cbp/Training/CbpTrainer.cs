@@ -36,6 +36,7 @@ public sealed class CbpTrainer : IDisposable
     private IEnumerator<(Tensor Features, Tensor Labels)>? _stream;
     private int _streamBatches;
     private int _pass;
+    private double? _firstLoss;
     private bool _disposed;
 
     /// <summary>Prepares training of <paramref name="model"/>.</summary>
@@ -219,8 +220,14 @@ public sealed class CbpTrainer : IDisposable
                     break;
                 }
                 var (features, labels) = epochBatches.Current;
-                Step(features, labels, learningRate, u, lossSum, penaltySum);
+                double loss = Step(features, labels, learningRate, u, lossSum, penaltySum);
                 batches++;
+                // Divergence: a non-finite loss, or one a million times the run's first, stops training at once.
+                _firstLoss ??= Math.Abs(loss);
+                if (!double.IsFinite(loss) || Math.Abs(loss) > CbpTrainingDivergedException.DivergenceFactor * Math.Max(_firstLoss.Value, 1e-3))
+                {
+                    throw new CbpTrainingDivergedException(_options.Mode, _history.Count + 1, batches, loss, _firstLoss.Value, learningRate);
+                }
                 BatchCompleted?.Invoke(batches);
             }
         }
@@ -386,14 +393,16 @@ public sealed class CbpTrainer : IDisposable
         }
     }
 
-    private void Step(Tensor features, Tensor labels, double learningRate, double u, Tensor lossSum, Tensor penaltySum)
+    /// <summary>One training step; returns the batch's task loss.</summary>
+    private double Step(Tensor features, Tensor labels, double learningRate, double u, Tensor lossSum, Tensor penaltySum)
     {
         _model.zero_grad();
         var output = _model.forward(features);
         var loss = _loss(output, labels);
         loss.backward();
         using var noGrad = no_grad();
-        lossSum.Add_(loss.detach());
+        var lossValue = loss.detach();
+        lossSum.Add_(lossValue);
         double clip = _options.GradientClip;
         double decay = _options.WeightDecay;
         double momentum = _options.Momentum;
@@ -435,6 +444,7 @@ public sealed class CbpTrainer : IDisposable
             p.Latent.AddScaled_(p.MomentumBuffer, -learningRate).ClampScalar_(-_options.LatentClamp, _options.LatentClamp);
             p.Requantize();
         }
+        return lossValue.ToDouble();
     }
 
     private void AscendMultipliers()

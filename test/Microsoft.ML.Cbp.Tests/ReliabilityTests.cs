@@ -1,0 +1,132 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Cbp.Training;
+using Microsoft.ML.Data;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+/// <summary>
+/// Inputs that used to give a silent NaN or chance-level model: a final batch of one row through batch normalisation,
+/// a diverging learning rate, NaN or infinite features, options changed after CbpQuantize(...).
+/// </summary>
+[TestClass]
+public sealed class ReliabilityTests
+{
+    private sealed class Row
+    {
+        [VectorType(6)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        public bool Label { get; set; }
+    }
+
+    /// <summary>A separable task: the label is whether the first two features sum above 1; optional NaN or infinite rows.</summary>
+    private static IEnumerable<Row> Rows(int count, ISet<int>? nonFinite = null)
+    {
+        var random = new Random(3);
+        for (int i = 0; i < count; i++)
+        {
+            var features = Enumerable.Range(0, 6).Select(_ => (float)random.NextDouble()).ToArray();
+            bool label = features[0] + features[1] > 1;
+            if (nonFinite?.Contains(i) == true)
+            {
+                features[4] = i % 2 == 0 ? float.NaN : float.PositiveInfinity;
+            }
+            yield return new Row { Features = features, Label = label };
+        }
+    }
+
+    private static CbpQuantizeOptions Options(int batchSize = 64) => new()
+    {
+        Architecture = CbpArchitecture.Mlp(new[] { 16, 16 }),
+        PretrainEpochs = 2,
+        Epochs = 2,
+        BatchSize = batchSize,
+        Seed = 1,
+        TrainingDevice = CbpTrainingDevice.Cpu,
+    };
+
+    [TestMethod]
+    public void AFinalBatchOfOneRowThroughBatchNormGivesAFiniteModel()
+    {
+        // 577 = 9 x 64 + 1: the last batch of every pass has one row, which made the running variance NaN and every score NaN.
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Rows(577).ToList());
+        using var model = ml.Transforms.CbpQuantize(Options()).Fit(data);
+        Assert.IsTrue(model.TrainingReport!.Pretraining.All(e => e.Batches == 9), "the one-row batch is left out of each pass");
+        var scores = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(data), reuseRowObject: false).ToList();
+        Assert.IsTrue(scores.All(s => s.Score.All(float.IsFinite)), "every score is finite");
+        double accuracy = scores.Zip(Rows(577)).Average(p => p.First.PredictedLabel[0] == p.Second.Label ? 1.0 : 0.0);
+        Assert.IsTrue(accuracy > 0.75, $"and the model learned the task ({accuracy:P1})");
+
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(Options(batchSize: 1)).Fit(data));
+        StringAssert.Contains(e.Message, "BatchSize 1");
+        StringAssert.Contains(e.Message, "batch normalisation");
+    }
+
+    [TestMethod]
+    public void ADivergingLearningRateStopsTrainingAtOnceNamingWhereAndWhat()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Rows(577).ToList());
+        var options = Options();
+        options.PretrainLearningRate = 1e4;
+        var e = Assert.ThrowsExactly<CbpTrainingDivergedException>(() => ml.Transforms.CbpQuantize(options).Fit(data));
+        Assert.AreEqual(TrainingMode.Float, e.Mode, "in float pre-training");
+        Assert.AreEqual(1, e.Epoch);
+        Assert.IsTrue(e.Batch >= 1 && e.Batch <= 9, $"within the first epoch's batches (batch {e.Batch})");
+        Assert.IsTrue(!double.IsFinite(e.Loss) || e.Loss > 1e5, $"the loss that stopped it: {e.Loss}");
+        StringAssert.Contains(e.Message, "Lower the learning rate");
+        StringAssert.Contains(e.Message, "try 1E+03");
+    }
+
+    [TestMethod]
+    public void NonFiniteFeaturesFailBeforeTrainingOrAreSkippedAndCounted()
+    {
+        var ml = new MLContext(seed: 1);
+        var bad = new HashSet<int> { 30, 71, 200 };
+        var data = ml.Data.LoadFromEnumerable(Rows(400, bad).ToList());
+
+        // Cached: every bad row is counted and the first is named, before any training.
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(Options()).Fit(data));
+        StringAssert.Contains(e.Message, "Feature column 'Features' has NaN or infinite values in 3 row(s)");
+        StringAssert.Contains(e.Message, "first: row 30, slot 4, NaN");
+        StringAssert.Contains(e.Message, "SkipRowsWithNonFiniteFeatures");
+
+        // Streamed: the first bad row stops the reader.
+        var streamed = Options();
+        streamed.DataCacheBudgetBytes = 0;
+        var s = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(streamed).Fit(data));
+        StringAssert.Contains(s.Message, "row 30 of pass 1");
+
+        foreach (long budget in new[] { 2L << 30, 0L })
+        {
+            var skipping = Options();
+            skipping.DataCacheBudgetBytes = budget;
+            skipping.SkipRowsWithNonFiniteFeatures = true;
+            using var model = ml.Transforms.CbpQuantize(skipping).Fit(data);
+            Assert.AreEqual(3L, model.TrainingReport!.SkippedNonFiniteRows, $"budget {budget}");
+            Assert.AreEqual(397L, model.TrainingReport.TrainingRows, $"budget {budget}");
+        }
+    }
+
+    [TestMethod]
+    public void OptionsChangedAfterCbpQuantizeAreValidatedAgainAtFit()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = Options();
+        var estimator = ml.Transforms.CbpQuantize(options);
+        options.LearningRate = -1;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(Rows(100).ToList())));
+        Assert.AreEqual("LearningRate", e.ParamName);
+    }
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+
+        public bool[] PredictedLabel { get; set; } = Array.Empty<bool>();
+    }
+}
