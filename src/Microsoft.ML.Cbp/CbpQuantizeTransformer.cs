@@ -31,6 +31,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     private readonly Array? _labelValues;
     private readonly byte[] _compactOnnx;
     private bool _disposed;
+    private string? _temporaryModelFile;
 
     /// <summary>The batched scoring graph that <see cref="Transform"/> runs.</summary>
     internal byte[] BatchedScoringGraph { get; private init; } = Array.Empty<byte>();
@@ -113,8 +114,9 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     /// <param name="inputSchema">Schema of the rows to map.</param>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         GetOutputSchema(inputSchema);
-        return _perRow.GetRowToRowMapper(inputSchema);
+        return new DisposalGuardedMapper(_perRow.GetRowToRowMapper(inputSchema), () => _disposed, this);
     }
 
     /// <summary>Saves the model as ML.NET's standard OnnxTransformer chain (see the remarks of this class).</summary>
@@ -127,7 +129,17 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         {
             _disposed = true;
             _session.Dispose();
+            // The chain's OnnxTransformer owns a temporary copy of the model file, deleted when it is disposed; a chain
+            // does not pass Dispose on to its steps, so each step is disposed here.
+            foreach (var step in _perRow as IEnumerable<ITransformer> ?? new[] { _perRow })
+            {
+                (step as IDisposable)?.Dispose();
+            }
             (_perRow as IDisposable)?.Dispose();
+            if (_temporaryModelFile is not null)
+            {
+                File.Delete(_temporaryModelFile);
+            }
         }
     }
 
@@ -136,8 +148,18 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     {
         var onnxLabelValues = result.LabelValues is null ? null : ScoringOutput.KeyValuesTensor(result.LabelValues);
         var perRow = ScoringGraph.PerRow(result.Compact, result.InputName, result.OutputName, result.Task, result.Outputs, featureColumn, onnxLabelValues);
-        var chain = ScoringOutput.PerRowChain(perRow, featureColumn, result.LabelValues, gpuDeviceId, fallbackToCpu);
-        return FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
+        var chain = ScoringOutput.PerRowChain(perRow, featureColumn, result.LabelValues, gpuDeviceId, fallbackToCpu, out string modelFile);
+        try
+        {
+            var transformer = FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
+            transformer._temporaryModelFile = modelFile;
+            return transformer;
+        }
+        catch
+        {
+            File.Delete(modelFile);
+            throw;
+        }
     }
 
     internal static CbpQuantizeTransformer FromPerRow(ModelProto perRow, ITransformer chain, string featureColumn, byte[]? compactOnnx,

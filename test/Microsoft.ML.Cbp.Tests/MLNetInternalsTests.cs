@@ -49,7 +49,7 @@ public sealed class MLNetInternalsTests
         var ml = new MLContext(seed: 1);
         var network = CbpArchitecture.Mlp(new[] { 4 }, batchNorm: false).Build(new long[] { 3 }, 2);
         var perRow = ScoringGraph.PerRow(network, network.Graph.Input[0].Name, network.Graph.Output[0].Name, ScoringTask.Binary, 2, "Features", null);
-        var inner = ScoringOutput.PerRowChain(perRow, "Features", null, null, true);
+        var inner = ScoringOutput.PerRowChain(perRow, "Features", null, null, true, out string modelFile);
         var data = ml.Data.LoadFromEnumerable(new[] { new Row { Features = new float[] { 1, 2, 3 } } });
         var outer = new TransformerChain<ITransformer>(ml.Transforms.CopyColumns("Copy", "Features").Fit(data), inner);
         string path = Path.Combine(Path.GetTempPath(), $"cbp-internals-{Guid.NewGuid():N}.zip");
@@ -64,6 +64,7 @@ public sealed class MLNetInternalsTests
         finally
         {
             File.Delete(path);
+            File.Delete(modelFile);
         }
     }
 

@@ -21,6 +21,9 @@ namespace Microsoft.ML.Cbp.Scoring;
 internal sealed class OnnxScoringSession : IDisposable
 {
     private readonly InferenceSession _session;
+    // Runs hold the read side; Dispose takes the write side, so it waits for runs in flight and no run starts after it.
+    private readonly System.Threading.ReaderWriterLockSlim _lifetime = new();
+    private bool _disposed;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly string[] _allOutputNames;
@@ -153,12 +156,22 @@ internal sealed class OnnxScoringSession : IDisposable
         int slices = ExecutionProvider == "CPU" ? Math.Max(1, Math.Min(_parallelism, count / MinimumSliceRows)) : 1;
         int sliceRows = (count + slices - 1) / slices;
         var parts = new Array[slices][];
-        System.Threading.Tasks.Parallel.For(0, slices, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = slices }, slice =>
+        _lifetime.EnterReadLock();
+        try
         {
-            int first = slice * sliceRows;
-            int n = Math.Min(sliceRows, count - first);
-            parts[slice] = Run(rows.AsMemory((int)(first * RowWidth), (int)(n * RowWidth)), n);
-        });
+            // A session disposed while a view or cursor of its transformer lives on: a clear error, never a native call.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            System.Threading.Tasks.Parallel.For(0, slices, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = slices }, slice =>
+            {
+                int first = slice * sliceRows;
+                int n = Math.Min(sliceRows, count - first);
+                parts[slice] = Run(rows.AsMemory((int)(first * RowWidth), (int)(n * RowWidth)), n);
+            });
+        }
+        finally
+        {
+            _lifetime.ExitReadLock();
+        }
         var result = new Dictionary<string, Array>(StringComparer.Ordinal);
         for (int output = 0; output < _allOutputNames.Length; output++)
         {
@@ -194,10 +207,22 @@ internal sealed class OnnxScoringSession : IDisposable
         return arrays;
     }
 
-    /// <summary>Releases the ONNX Runtime session.</summary>
+    /// <summary>Releases the ONNX Runtime session once runs in flight have ended; later runs throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
-        _session.Dispose();
+        _lifetime.EnterWriteLock();
+        try
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                _session.Dispose();
+            }
+        }
+        finally
+        {
+            _lifetime.ExitWriteLock();
+        }
     }
 
     private static SessionOptions CreateOptions()

@@ -126,13 +126,18 @@ internal static class ScoringOutput
     /// <param name="labelValues">Multiclass: the values of <see cref="KeyValues"/>; else null.</param>
     /// <param name="gpuDeviceId">GPU for the OnnxTransformer, or null.</param>
     /// <param name="fallbackToCpu">Whether the OnnxTransformer may fall back to the CPU.</param>
-    public static ITransformer PerRowChain(ModelProto perRow, string featureColumn, Array? labelValues, int? gpuDeviceId, bool fallbackToCpu)
+    /// <param name="modelFile">
+    /// The temporary file the OnnxTransformer reads the graph from (and copies into a saved model): the caller owns it and
+    /// deletes it when the chain is disposed. (Given a stream, ML.NET writes a temporary file of its own that it never deletes.)
+    /// </param>
+    public static ITransformer PerRowChain(ModelProto perRow, string featureColumn, Array? labelValues, int? gpuDeviceId, bool fallbackToCpu, out string modelFile)
     {
         var (task, _, inputShape) = ScoringGraph.Describe(perRow);
         var context = new MLContext();
         var outputs = task == ScoringTask.Regression ? new[] { Score } : new[] { Score, PredictedLabel };
-        using var stream = new MemoryStream(Onnx.OnnxModelFile.ToBytes(perRow));
-        var onnx = context.Transforms.ApplyOnnxModel(outputs, new[] { featureColumn }, stream, gpuDeviceId, fallbackToCpu);
+        modelFile = Path.Combine(Path.GetTempPath(), $"cbp-scoring-{Guid.NewGuid():N}.onnx");
+        Onnx.OnnxModelFile.Save(perRow, modelFile);
+        var onnx = context.Transforms.ApplyOnnxModel(outputs, new[] { featureColumn }, modelFile, gpuDeviceId, fallbackToCpu);
         var empty = context.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), SchemaFor(featureColumn, (int)inputShape.Aggregate(1L, (a, b) => a * b)));
         var onnxTransformer = onnx.Fit(empty);
         var transformers = new List<ITransformer> { onnxTransformer };
