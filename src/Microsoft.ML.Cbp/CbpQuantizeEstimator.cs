@@ -59,13 +59,20 @@ public sealed class CbpQuantizeEstimator : IEstimator<CbpQuantizeTransformer>
             _options.Progress?.Invoke(report);
         }
         long seed = _options.Seed ?? (_environment is null ? null : MLNetInternals.Seed(_environment)) ?? 1;
+        int? gpuDeviceId = _options.GpuDeviceId ?? (_environment is null ? null : MLNetInternals.GpuDeviceId(_environment));
+        bool fallbackToCpu = _options.FallbackToCpu ?? (_environment is null || MLNetInternals.FallbackToCpu(_environment));
+        if (gpuDeviceId is int gpu && !fallbackToCpu)
+        {
+            // Knowable before training: scoring must run on this GPU.
+            OnnxScoringSession.RequireCuda(gpu);
+        }
         var result = QuantizationPipeline.Fit(_options, input, seed, Progress);
         channel?.Info(MessageSensitivity.None, $"Constrained {result.Report.ConstrainedLayers.Count} layers ({result.Report.Constraint}); compact model {result.Report.CompactModelBytes:N0} bytes versus {result.Report.FloatModelBytes:N0} float.");
         var transformer = CbpQuantizeTransformer.Create(
             result,
             _options.FeatureColumnName,
-            _options.GpuDeviceId ?? (_environment is null ? null : MLNetInternals.GpuDeviceId(_environment)),
-            _options.FallbackToCpu ?? (_environment is null || MLNetInternals.FallbackToCpu(_environment)),
+            gpuDeviceId,
+            fallbackToCpu,
             _options.ScoringBatchSize,
             message => channel?.Info(MessageSensitivity.None, message));
         QuantizationPipeline.Complete(_options);

@@ -123,6 +123,41 @@ public sealed class ReliabilityTests
         Assert.AreEqual("LearningRate", e.ParamName);
     }
 
+    [TestMethod]
+    public void WhatIsKnowableBeforeTrainingFailsBeforeTraining()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Rows(200).ToList());
+        var epochs = new List<CbpProgressReport>();
+
+        // A level set the storage cannot hold (8-bit codes in Int4).
+        var storage = Options();
+        storage.Constraint = WeightConstraint.Uniform(8);
+        storage.WeightStorage = WeightStorage.Int4;
+        storage.Progress = r => epochs.Add(r);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(storage).Fit(data));
+        Assert.AreEqual("WeightStorage", e.ParamName);
+        StringAssert.Contains(e.Message, "do not fit 4-bit integers");
+        Assert.IsFalse(epochs.Any(r => r.Epoch is not null), "no epoch was trained");
+
+        // Scoring must run on a GPU (FallbackToCpu off) and none is usable.
+        try
+        {
+            Scoring.OnnxScoringSession.RequireCuda(0);
+            Assert.Inconclusive("This machine has a usable CUDA GPU; the GPU-less case cannot be shown here.");
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        var gpu = Options();
+        gpu.GpuDeviceId = 0;
+        gpu.FallbackToCpu = false;
+        gpu.Progress = r => epochs.Add(r);
+        var g = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.CbpQuantize(gpu).Fit(data));
+        StringAssert.Contains(g.Message, "set FallbackToCpu to score on the CPU");
+        Assert.IsFalse(epochs.Any(r => r.Epoch is not null), "no epoch was trained");
+    }
+
     private sealed class ScoreRow
     {
         public float[] Score { get; set; } = Array.Empty<float>();

@@ -207,6 +207,34 @@ internal sealed class OnnxScoringSession : IDisposable
         return arrays;
     }
 
+    /// <summary>
+    /// Checks, on a one-node model, that the CUDA execution provider can run on <paramref name="gpuDeviceId"/>: a Fit that
+    /// must score there (FallbackToCpu off) calls it before training, so a missing GPU is known in seconds, not after it.
+    /// </summary>
+    /// <param name="gpuDeviceId">The GPU.</param>
+    /// <exception cref="InvalidOperationException">The CUDA execution provider cannot be used (the message says why and what to set).</exception>
+    public static void RequireCuda(int gpuDeviceId)
+    {
+        var model = new global::Onnx.ModelProto { IrVersion = 7, Graph = new global::Onnx.GraphProto { Name = "cbp_cuda_probe" } };
+        model.OpsetImport.Add(new global::Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        var node = new global::Onnx.NodeProto { OpType = "Identity", Name = "probe" };
+        node.Input.Add("x");
+        node.Output.Add("y");
+        model.Graph.Node.Add(node);
+        foreach (var (name, list) in new[] { ("x", model.Graph.Input), ("y", model.Graph.Output) })
+        {
+            var shape = new global::Onnx.TensorShapeProto();
+            shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+            shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = 1 });
+            list.Add(new global::Onnx.ValueInfoProto
+            {
+                Name = name,
+                Type = new global::Onnx.TypeProto { TensorType = new global::Onnx.TypeProto.Types.Tensor { ElemType = Onnx.OnnxTensorConversion.DataTypes.Float, Shape = shape } },
+            });
+        }
+        using var probe = Create(Onnx.OnnxModelFile.ToBytes(model), gpuDeviceId, fallbackToCpu: false);
+    }
+
     /// <summary>Releases the ONNX Runtime session once runs in flight have ended; later runs throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {

@@ -92,16 +92,35 @@ public static class QuantizedOnnxExporter
         return model;
     }
 
-    private static NodeProto Compact(OnnxGraphModule module, GraphProto graph, QuantizedInitializer c, int bits)
+    /// <summary>
+    /// Checks that <paramref name="storage"/> can hold the integer codes of <paramref name="constraint"/>'s levels (so a Fit
+    /// can refuse the combination before training instead of failing at export).
+    /// </summary>
+    /// <param name="constraint">The level set.</param>
+    /// <param name="storage">The storage of constrained weights.</param>
+    /// <param name="what">What is stored, for the message (an initializer or "the constrained weights").</param>
+    /// <exception cref="ArgumentException">The levels have no common unit (only Float32 can store them), or their codes do not fit the width.</exception>
+    internal static LevelCodes? CheckStorage(WeightConstraint constraint, WeightStorage storage, string what)
     {
-        var codesOf = LevelCodes.For(c.Constraint)
-            ?? throw new ArgumentException($"The levels of {c.Constraint} are not integer multiples of a common unit; export '{c.Initializer}' with WeightStorage.Float32.", nameof(c));
+        if (storage == WeightStorage.Float32)
+        {
+            return null;
+        }
+        int bits = storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, _ => 2 };
+        var codesOf = LevelCodes.For(constraint)
+            ?? throw new ArgumentException($"The levels of {constraint} are not integer multiples of a common unit; store {what} with WeightStorage.Float32.", nameof(WeightStorage));
         if (!codesOf.FitsSigned(bits))
         {
             throw new ArgumentException(
-                $"{c.Constraint} needs codes {codesOf.Range.Min}..{codesOf.Range.Max}, which do not fit {bits}-bit integers; " +
-                (bits == 2 ? "Int2 holds binary and ternary only; use Int4." : "use a wider WeightStorage."), nameof(c));
+                $"{constraint} needs codes {codesOf.Range.Min}..{codesOf.Range.Max}, which do not fit {bits}-bit integers (WeightStorage {storage}); " +
+                (bits == 2 ? "Int2 holds binary and ternary only; use Int4." : "use a wider WeightStorage."), nameof(WeightStorage));
         }
+        return codesOf;
+    }
+
+    private static NodeProto Compact(OnnxGraphModule module, GraphProto graph, QuantizedInitializer c, int bits)
+    {
+        var codesOf = CheckStorage(c.Constraint, bits switch { 8 => WeightStorage.Int8, 4 => WeightStorage.Int4, _ => WeightStorage.Int2 }, $"'{c.Initializer}'")!;
         var value = module.InitializerValue(c.Initializer).detach().cpu().to(float64);
         long[] dims = value.shape;
         double[] weights = value.data<double>().ToArray();
