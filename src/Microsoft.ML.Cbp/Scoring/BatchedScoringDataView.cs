@@ -161,6 +161,7 @@ internal sealed class BatchedScoringDataView : IDataView
 
         private void GetKey(ref VBuffer<uint> value)
         {
+            // A row with non-finite features has class -1: the missing key, 0.
             var editor = VBufferEditor.Create(ref value, 1);
             editor.Values[0] = (uint)(_classes[Row] + 1);
             value = editor.Commit();
@@ -176,10 +177,11 @@ internal sealed class BatchedScoringDataView : IDataView
         private ValueGetter<VBuffer<T>> MakeValueGetter<T>()
         {
             var values = (T[])_parent._labelValues!;
+            T missing = typeof(T) == typeof(float) ? (T)(object)float.NaN : typeof(T) == typeof(double) ? (T)(object)double.NaN : default!;
             return (ref VBuffer<T> value) =>
             {
                 var editor = VBufferEditor.Create(ref value, 1);
-                editor.Values[0] = values[_classes[Row]];
+                editor.Values[0] = _classes[Row] < 0 ? missing : values[_classes[Row]];
                 value = editor.Commit();
             };
         }
@@ -209,10 +211,16 @@ internal sealed class BatchedScoringDataView : IDataView
             // batch costs more than the copy); the last, shorter batch gets its own exact-size buffer.
             var rows = _rows ??= new float[_parent._batchSize * _rowWidth];
             int count = 0;
+            List<int>? nonFinite = null;
             while (count < _parent._batchSize && _features!.MoveNext())
             {
                 _getFeatures!(ref _buffer);
-                _buffer.CopyTo(rows.AsSpan(count * _rowWidth, _rowWidth));
+                var row = rows.AsSpan(count * _rowWidth, _rowWidth);
+                _buffer.CopyTo(row);
+                if (!IsFinite(row))
+                {
+                    (nonFinite ??= new List<int>()).Add(count);
+                }
                 count++;
             }
             if (count == 0)
@@ -225,7 +233,30 @@ internal sealed class BatchedScoringDataView : IDataView
             }
             var outputs = _parent._session.ScoreBatch(rows, count);
             var classes = _parent._task == ScoringTask.Regression ? Array.Empty<long>() : (long[])outputs[ScoringGraph.ClassOutput];
-            return ((float[])outputs[ScoringOutput.Score], classes, count);
+            var scores = (float[])outputs[ScoringOutput.Score];
+            // A row with a NaN or infinite feature gets no prediction: Score NaN, PredictedLabel missing (or false), as the
+            // per-row graph of a saved model gives it.
+            foreach (int row in nonFinite ?? Enumerable.Empty<int>())
+            {
+                scores.AsSpan(row * _width, _width).Fill(float.NaN);
+                if (classes.Length > 0)
+                {
+                    classes[row] = -1;
+                }
+            }
+            return (scores, classes, count);
+        }
+
+        private static bool IsFinite(ReadOnlySpan<float> row)
+        {
+            foreach (float v in row)
+            {
+                if (!float.IsFinite(v))
+                {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 }

@@ -40,6 +40,10 @@ internal static class ScoringGraph
 
     private const string Prefix = "cbp_";
 
+    /// <summary>The per-row head's names: the network's score and label before rows with non-finite features are masked, and the mask's nodes.</summary>
+    private const string ScoreNetwork = Prefix + "score_network", LabelNetwork = Prefix + "label_network", NonFinitePrefix = Prefix + "nonfinite_",
+        NonFiniteFlag = NonFinitePrefix + "flag";
+
     /// <summary>Metadata keys a scoring graph carries, and the two values of the form key.</summary>
     private const string FormKey = "cbp.scoring.form", PerRowForm = "per_row", BatchedForm = "batched", TaskKey = "cbp.scoring.task", OutputsKey = "cbp.scoring.outputs", InputShapeKey = "cbp.scoring.input_shape";
 
@@ -89,15 +93,23 @@ internal static class ScoringGraph
         }
         Replace(graph, OnnxTensorConversion.FromInt64(Prefix + "input_shape", new long[] { rowShape.Length + 1 }, new[] { -1L }.Concat(rowShape).ToArray()));
         graph.Output.Clear();
+        // The batched session's reader masks rows with non-finite features itself (BatchedScoringDataView): the per-row
+        // mask goes, and the network's score and label are the outputs.
+        foreach (var node in graph.Node.Where(n => n.Output.Any(o => o.StartsWith(NonFinitePrefix, StringComparison.Ordinal) || o == ScoreOutput || o == PredictedLabelOutput)).ToList())
+        {
+            graph.Node.Remove(node);
+        }
         if (task == ScoringTask.Regression)
         {
             Replace(graph, OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 2 }, new[] { -1L, 1L }));
+            Rename(graph, ScoreNetwork, ScoreOutput);
+            RemoveUnusedInitializers(graph);
             graph.Output.Add(Float(ScoreOutput, new object[] { "N", 1L }));
         }
         else
         {
             // The softmax writes Score directly; the per-row reshape and the label lookup go.
-            foreach (var node in graph.Node.Where(n => n.Output.Contains(ScoreOutput) || n.Output.Contains(PredictedLabelOutput)).ToList())
+            foreach (var node in graph.Node.Where(n => n.Output.Contains(ScoreNetwork) || n.Output.Contains(LabelNetwork)).ToList())
             {
                 graph.Node.Remove(node);
             }
@@ -317,10 +329,14 @@ internal static class ScoringGraph
         graph.Node.Insert(0, Node("Reshape", new[] { graphInput, Prefix + "input_shape" }, networkInput));
 
         graph.Output.Clear();
+        // A row with a NaN or infinite feature gets no prediction: Score NaN, PredictedLabel the missing key (a label value
+        // outside the key's values, which MapValueToKey maps to the missing key) or false. The flag needs opset 10 (IsInf).
+        AddNonFiniteFlag(model, graphInput);
         if (task == ScoringTask.Regression)
         {
             graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 1 }, new[] { 1L }));
-            graph.Node.Add(Node("Reshape", new[] { outputName, Prefix + "score_shape" }, ScoreOutput));
+            graph.Node.Add(Node("Reshape", new[] { outputName, Prefix + "score_shape" }, ScoreNetwork));
+            AddWhereNonFinite(graph, ScoreNetwork, NaNs(Prefix + "score_missing", 1), ScoreOutput);
             graph.Output.Add(Float(ScoreOutput, new object[] { 1L }));
         }
         else
@@ -329,20 +345,24 @@ internal static class ScoringGraph
             graph.Node.Add(Node("Softmax", new[] { outputName }, probabilities, OnnxAttributes.Create("axis", 1L)));
             graph.Node.Add(Node("ArgMax", new[] { outputName }, ClassOutput, OnnxAttributes.Create("axis", 1L), OnnxAttributes.Create("keepdims", 0L)));
             graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 1 }, new long[] { outputs }));
-            graph.Node.Add(Node("Reshape", new[] { probabilities, Prefix + "score_shape" }, ScoreOutput));
+            graph.Node.Add(Node("Reshape", new[] { probabilities, Prefix + "score_shape" }, ScoreNetwork));
+            AddWhereNonFinite(graph, ScoreNetwork, NaNs(Prefix + "score_missing", outputs), ScoreOutput);
             graph.Output.Add(Float(ScoreOutput, new object[] { (long)outputs }));
             if (task == ScoringTask.Multiclass)
             {
                 var values = labelValues!.Clone();
                 values.Name = Prefix + "label_values";
                 graph.Initializer.Add(values);
-                graph.Node.Add(Node("Gather", new[] { values.Name, ClassOutput }, PredictedLabelOutput, OnnxAttributes.Create("axis", 0L)));
+                graph.Node.Add(Node("Gather", new[] { values.Name, ClassOutput }, LabelNetwork, OnnxAttributes.Create("axis", 0L)));
+                AddWhereNonFinite(graph, LabelNetwork, MissingLabelValue(values), PredictedLabelOutput);
                 graph.Output.Add(ValueInfo(PredictedLabelOutput, values.DataType, new object[] { 1L }));
             }
             else
             {
                 graph.Initializer.Add(OnnxTensorConversion.FromInt64(Prefix + "true_class", Array.Empty<long>(), new[] { 1L }));
-                graph.Node.Add(Node("Equal", new[] { ClassOutput, Prefix + "true_class" }, PredictedLabelOutput));
+                graph.Node.Add(Node("Equal", new[] { ClassOutput, Prefix + "true_class" }, LabelNetwork));
+                graph.Node.Add(Node("Not", new[] { NonFiniteFlag }, NonFinitePrefix + "finite"));
+                graph.Node.Add(Node("And", new[] { LabelNetwork, NonFinitePrefix + "finite" }, PredictedLabelOutput));
                 graph.Output.Add(ValueInfo(PredictedLabelOutput, OnnxTensorConversion.DataTypes.Bool, new object[] { 1L }));
             }
         }
@@ -352,6 +372,71 @@ internal static class ScoringGraph
         SetMetadata(model, OutputsKey, outputs.ToString(CultureInfo.InvariantCulture));
         SetMetadata(model, InputShapeKey, string.Join(",", rowShape));
         return model;
+    }
+
+    /// <summary>
+    /// Adds <see cref="NonFiniteFlag"/>: a boolean scalar, true when any value of the per-row input is NaN or infinite.
+    /// Raises the model to opset 11 first when it is older (IsInf needs opset 10).
+    /// </summary>
+    private static void AddNonFiniteFlag(ModelProto model, string input)
+    {
+        if (OnnxModelFile.DefaultOpset(model) < 11)
+        {
+            // Every op of the graph was loaded by the interpreter (the graph is a trained network): the upgrader may pass them.
+            OnnxOpsetUpgrader.Upgrade(model, 11, model.Graph.Node.Select(n => n.OpType).Distinct().ToList());
+            model.IrVersion = Math.Max(model.IrVersion, OnnxOpsetUpgrader.MinimumIrVersion(11));
+        }
+        var graph = model.Graph;
+        graph.Node.Add(Node("IsNaN", new[] { input }, NonFinitePrefix + "nan"));
+        graph.Node.Add(Node("IsInf", new[] { input }, NonFinitePrefix + "inf"));
+        graph.Node.Add(Node("Or", new[] { NonFinitePrefix + "nan", NonFinitePrefix + "inf" }, NonFinitePrefix + "any"));
+        graph.Node.Add(Node("Cast", new[] { NonFinitePrefix + "any" }, NonFinitePrefix + "int", OnnxAttributes.Create("to", (long)OnnxTensorConversion.DataTypes.Int32)));
+        graph.Node.Add(Node("ReduceMax", new[] { NonFinitePrefix + "int" }, NonFinitePrefix + "max", OnnxAttributes.Create("keepdims", 0L)));
+        graph.Node.Add(Node("Cast", new[] { NonFinitePrefix + "max" }, NonFiniteFlag, OnnxAttributes.Create("to", (long)OnnxTensorConversion.DataTypes.Bool)));
+    }
+
+    /// <summary>Adds <c>output = Where(NonFiniteFlag, missing, value)</c>; <paramref name="missing"/> becomes an initializer.</summary>
+    private static void AddWhereNonFinite(GraphProto graph, string value, TensorProto missing, string output)
+    {
+        graph.Initializer.Add(missing);
+        graph.Node.Add(Node("Where", new[] { NonFiniteFlag, missing.Name, value }, output));
+    }
+
+    /// <summary>A float tensor of <paramref name="count"/> NaNs.</summary>
+    private static TensorProto NaNs(string name, int count) =>
+        OnnxTensorConversion.FromFloat(name, new long[] { count }, Enumerable.Repeat(float.NaN, count).ToArray());
+
+    /// <summary>
+    /// The PredictedLabel of a row without a prediction: a one-element tensor of the label values' type holding a value
+    /// that is not among them (empty text, NaN, the type's minimum, or key 0), which MapValueToKey maps to the missing key.
+    /// </summary>
+    private static TensorProto MissingLabelValue(TensorProto values)
+    {
+        var missing = new TensorProto { Name = Prefix + "label_missing", DataType = values.DataType };
+        missing.Dims.Add(1);
+        switch (values.DataType)
+        {
+            case OnnxTensorConversion.DataTypes.String:
+                missing.StringData.Add(Google.Protobuf.ByteString.Empty);
+                break;
+            case OnnxTensorConversion.DataTypes.Float:
+                missing.FloatData.Add(float.NaN);
+                break;
+            case OnnxTensorConversion.DataTypes.Double:
+                missing.DoubleData.Add(double.NaN);
+                break;
+            case OnnxTensorConversion.DataTypes.Int32:
+                missing.Int32Data.Add(int.MinValue);
+                break;
+            case OnnxTensorConversion.DataTypes.Int64:
+                missing.Int64Data.Add(long.MinValue);
+                break;
+            default:
+                // UInt32 raw key values count from 1: 0 is the missing key itself.
+                missing.Uint64Data.Add(0);
+                break;
+        }
+        return missing;
     }
 
     private static HashSet<string> TensorNames(GraphProto graph)
