@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (not tests: nothing gates on wall-clock time) and writes their report under
-# docs/benchmarks/. Usage: bash build/bench.sh [--quick] [--suite all|accuracy|speed|scoring|scoring-gpu|onnx-export|training-step|streaming] [options]
+# docs/benchmarks/. Usage: bash build/bench.sh [--quick] [--suite all|accuracy|speed|scoring|scoring-gpu|onnx-export|training-step|streaming|fuzz] [options]
+# fuzz: [--mutants N] [--seed S] (load-stage mutation fuzz; the test suite runs 2,000 of them)
 # streaming: [--part all|memory|speed] (memory: peak working set against rows, each Fit in its own process; speed: streamed vs cached on the whole Fashion-MNIST)
 # scoring-gpu: [--prepare DIR] | [--models DIR] [--gpu N] [--output FILE] (CUDA execution provider; see docs/benchmarks/scoring-gpu.md)
 # accuracy: [--subset] [--train-rows N] [--test-rows N] [--pretrain-epochs N] [--epochs N] [--networks cnn,mlp] [--constraints binary,ternary,...] [--multiplier-lr X] [--schedule-epochs-per-pass N] [--scale-mode per-layer|minimum-error|per-output-channel] [--report NAME]; training-step: [--threads N] [--network all|cnn|mlp]

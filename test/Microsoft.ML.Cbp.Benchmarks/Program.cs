@@ -22,6 +22,22 @@ internal static class Program
         {
             return ScoringOnGpu(args, quick, folder);
         }
+        if (suite == "fuzz-child")
+        {
+            return OnnxLoadFuzz.ChildMain(args);
+        }
+        if (suite == "fuzz")
+        {
+            int mutants = int.Parse(ArgValue(args, "--mutants") ?? (quick ? "500" : "12600"), CultureInfo.InvariantCulture);
+            int fuzzSeed = int.Parse(ArgValue(args, "--seed") ?? "1", CultureInfo.InvariantCulture);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var failures = OnnxLoadFuzz.Run(fuzzSeed, mutants, System.Reflection.Assembly.GetExecutingAssembly().Location);
+            Write(Path.Combine(folder, "fuzz.md"), $"# Load-stage mutation fuzz\n\nMeasured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC with `bash build/bench.sh {string.Join(" ", args)}`: " +
+                $"{mutants:N0} mutants (seed {fuzzSeed}) of a small MLP and a small CNN through OnnxModelFile.Parse and OnnxGraphModule, in {clock.Elapsed.TotalSeconds:N0} s. " +
+                $"Only InvalidDataException, NotSupportedException and ArgumentException may come out.\n\n" +
+                (failures.Count == 0 ? "No mutant let another exception out or ended the process.\n" : "Failures:\n\n" + string.Join("\n", failures.Select(f => "- " + f)) + "\n"));
+            return failures.Count == 0 ? 0 : 1;
+        }
         if (suite == "streaming-child")
         {
             return StreamingBenchmark.ChildMain(args);

@@ -113,6 +113,24 @@ public sealed class ReliabilityTests
     }
 
     [TestMethod]
+    public void ASingleClassLabelSaysSo()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Rows(50).Select(r => new TextRow { Features = r.Features, Label = "cat" }).ToList());
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(Options()).Fit(keyed));
+        StringAssert.Contains(e.Message, "Label column 'Label' is a key with 1 class; classification needs at least 2");
+    }
+
+    private sealed class TextRow
+    {
+        [VectorType(6)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        public string Label { get; set; } = "";
+    }
+
+    [TestMethod]
     public void OptionsChangedAfterCbpQuantizeAreValidatedAgainAtFit()
     {
         var ml = new MLContext(seed: 1);

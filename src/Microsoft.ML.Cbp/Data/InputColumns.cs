@@ -51,6 +51,9 @@ internal static class InputColumns
         return label.Type switch
         {
             KeyDataViewType key when key.Count is > 1 and <= int.MaxValue => (vector.Size, LabelKind.Key, (int)key.Count),
+            KeyDataViewType key => throw new ArgumentException(
+                $"Label column '{labelColumn}' is a key with {key.Count} class{(key.Count == 1 ? "" : "es")}; classification needs at least 2 " +
+                "(the data's labels all have one value?).", "LabelColumnName"),
             BooleanDataViewType => (vector.Size, LabelKind.Boolean, 2),
             NumberDataViewType number when number.RawType == typeof(float) => (vector.Size, LabelKind.Single, 1),
             _ => throw new ArgumentException(

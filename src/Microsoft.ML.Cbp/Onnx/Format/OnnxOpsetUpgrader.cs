@@ -13,6 +13,12 @@ namespace Microsoft.ML.Cbp.Onnx;
 /// </summary>
 internal static class OnnxOpsetUpgrader
 {
+    /// <summary>
+    /// The newest default-domain opset ONNX Runtime 1.31 (the scoring engine) implements: a model that imports a newer one
+    /// could be trained but never scored, so it is refused when loaded.
+    /// </summary>
+    public const int MaximumOpset = 25;
+
     /// <summary>The lowest IR version that may carry each default-domain opset (ONNX's release table).</summary>
     /// <param name="opset">Default-domain opset.</param>
     public static long MinimumIrVersion(int opset) => opset switch

@@ -56,10 +56,12 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         Model = model ?? throw new ArgumentNullException(nameof(model));
         var graph = model.Graph ?? throw new InvalidDataException("The model has no graph.");
         Opset = OnnxModelFile.DefaultOpset(model);
-        if (Opset < 7)
+        if (Opset < 7 || Opset > OnnxOpsetUpgrader.MaximumOpset)
         {
-            throw new NotSupportedException($"The model imports default-domain opset {Opset}; opsets 7 and later are supported.");
+            throw new NotSupportedException(
+                $"The model imports default-domain opset {Opset}; opsets 7 to {OnnxOpsetUpgrader.MaximumOpset} (the newest ONNX Runtime 1.31 scores) are supported.");
         }
+        CheckNames(graph);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var realInputs = graph.Input.Where(i => !initializers.ContainsKey(i.Name)).ToList();
         if (realInputs.Count == 0)
@@ -88,6 +90,14 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         long[]? rowShape = inputShape ?? (DeclaredInputShape is { Length: > 1 } d && d.Skip(1).All(v => v > 0) ? d.Skip(1).ToArray() : null);
         if (rowShape is not null)
         {
+            // Bounded before anything is allocated: the shape check runs one row (or the fixed batch) through the graph.
+            double values = rowShape.Aggregate(1.0, (a, b) => a * b) * ProbeBatch;
+            if (values > MaxProbeValues)
+            {
+                throw new InvalidDataException(
+                    $"Input '{Input.Name}' is declared as [{string.Join(", ", DeclaredInputShape ?? rowShape)}]: {values:G4} values per {(ProbeBatch == 1 ? "row" : "batch")}, " +
+                    $"more than the {MaxProbeValues:N0} this library loads.");
+            }
             InputRowShape = rowShape;
             Validate(rowShape);
         }
@@ -217,6 +227,12 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         foreach (var (node, op) in _plan)
         {
             var inputs = node.Input.Select(name => string.IsNullOrEmpty(name) ? null : values[name]).ToArray();
+            if (FloatOnlyOps.Contains(node.OpType) && inputs.FirstOrDefault(t => t is not null && !t.is_floating_point()) is { } integer)
+            {
+                string name = node.Input[Array.IndexOf(inputs, integer)];
+                throw new InvalidDataException(
+                    $"{OnnxAttributes.Describe(node)} reads '{name}' of type {integer.dtype}; the op needs float inputs (dequantize integer weights, for example with DequantizeLinear).");
+            }
             Tensor[] outputs;
             try
             {
@@ -236,6 +252,39 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             }
         }
         return values[OutputName];
+    }
+
+    /// <summary>The most input values the shape check runs through the graph: 2^24 floats (64 MiB; 3 x 2048 x 2048 images).</summary>
+    private const double MaxProbeValues = 1 << 24;
+
+    /// <summary>Rows of the shape check: the declared fixed batch (old models say 1) up to 64, else one row (the interpreter runs any batch).</summary>
+    private long ProbeBatch => FixedBatch is long fixedBatch && fixedBatch <= 64 ? fixedBatch : 1;
+
+    /// <summary>Ops whose every input must be a float tensor: libtorch aborts the process on some integer inputs (an int8 Gemm weight).</summary>
+    private static readonly HashSet<string> FloatOnlyOps = new(StringComparer.Ordinal)
+    {
+        "Conv", "Gemm", "MatMul", "BatchNormalization", "Softmax", "LogSoftmax", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
+        "HardSwish", "AveragePool", "MaxPool", "GlobalAveragePool",
+    };
+
+    /// <summary>Refuses repeated initializer names and tensors produced twice (ONNX graphs are single-assignment).</summary>
+    private static void CheckNames(GraphProto graph)
+    {
+        if (graph.Initializer.GroupBy(t => t.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw new InvalidDataException($"The graph has {twice.Count()} initializers named '{twice.Key}'; initializer names must be unique.");
+        }
+        var produced = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            foreach (string output in node.Output.Where(o => !string.IsNullOrEmpty(o)))
+            {
+                if (!produced.Add(output))
+                {
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)} writes '{output}', which another node writes too; every tensor must have one producer.");
+                }
+            }
+        }
     }
 
     private void PlanNodes(GraphProto graph, IEnumerable<string> initializerNames)
@@ -317,7 +366,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             {
                 value = TorchTensorConversion.ToTorch(proto);
             }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
                 throw new InvalidDataException($"Initializer '{proto.Name}' cannot be read: {e.Message}", e);
             }
@@ -365,8 +414,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            long batch = FixedBatch ?? 1;
-            var probe = zeros(new[] { batch }.Concat(rowShape).ToArray());
+            var probe = zeros(new[] { ProbeBatch }.Concat(rowShape).ToArray());
             forward(probe);
         }
         finally

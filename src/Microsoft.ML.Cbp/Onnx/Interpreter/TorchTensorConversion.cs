@@ -22,7 +22,19 @@ internal static class TorchTensorConversion
     {
         ArgumentNullException.ThrowIfNull(proto);
         long[] dims = proto.Dims.ToArray();
-        long count = dims.Aggregate(1L, (a, b) => a * b);
+        if (dims.Any(d => d < 0))
+        {
+            throw new InvalidDataException($"Tensor '{proto.Name}' has a negative dimension: [{string.Join(", ", dims)}].");
+        }
+        long count;
+        try
+        {
+            count = dims.Aggregate(1L, (a, b) => checked(a * b));
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"Tensor '{proto.Name}' declares [{string.Join(", ", dims)}], more elements than any tensor can hold.");
+        }
         if (proto.DataLocation == TensorProto.Types.DataLocation.External || proto.ExternalData.Count > 0)
         {
             throw new NotSupportedException($"Tensor '{proto.Name}' keeps its data in an external file; load models with embedded weights.");

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
@@ -42,6 +43,39 @@ internal static class MatrixOps
             }
             return new[] { y };
         };
-        ops["MatMul"] = c => new[] { c.Input(0).matmul(c.Input(1)) };
+        ops["MatMul"] = c =>
+        {
+            var a = c.Input(0);
+            var b = c.Input(1);
+            CheckMatMulShapes(c, a, b);
+            return new[] { a.matmul(b) };
+        };
+    }
+
+    /// <summary>
+    /// numpy's matmul rules, checked before libtorch sees the shapes: TorchSharp 0.107 lets a shape error of matmul escape
+    /// as a native abort of the process instead of an exception.
+    /// </summary>
+    private static void CheckMatMulShapes(OnnxOpContext c, Tensor a, Tensor b)
+    {
+        if (a.dim() == 0 || b.dim() == 0)
+        {
+            throw c.Error($"MatMul needs inputs of at least one dimension; got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}].");
+        }
+        long inner = b.dim() == 1 ? b.shape[0] : b.shape[^2];
+        if (a.shape[^1] != inner)
+        {
+            throw c.Error($"A is [{string.Join(", ", a.shape)}] and B is [{string.Join(", ", b.shape)}]: inner dimensions differ ({a.shape[^1]} and {inner}).");
+        }
+        var batchA = a.dim() > 2 ? a.shape[..^2] : Array.Empty<long>();
+        var batchB = b.dim() > 2 ? b.shape[..^2] : Array.Empty<long>();
+        for (int i = 1; i <= Math.Min(batchA.Length, batchB.Length); i++)
+        {
+            long x = batchA[^i], y = batchB[^i];
+            if (x != y && x != 1 && y != 1)
+            {
+                throw c.Error($"A is [{string.Join(", ", a.shape)}] and B is [{string.Join(", ", b.shape)}]: batch dimensions do not broadcast.");
+            }
+        }
     }
 }
