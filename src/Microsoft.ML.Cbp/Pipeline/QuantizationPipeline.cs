@@ -50,9 +50,9 @@ internal static class QuantizationPipeline
                 $"versus {train.FeatureWidth}, {train.LabelKind}, {train.ClassCount}).", nameof(input));
         }
         using var threads = TorchThreads.Use(options.TrainingThreads ?? TorchThreads.Current);
-        var trained = QuantizationTraining.Run(options, train, validation, seed, progress);
         var label = input.Schema[options.LabelColumnName];
         var task = ScoringOutput.TaskFor(label.Type);
+        var trained = QuantizationTraining.Run(options, train, validation, task, seed, progress);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
     }

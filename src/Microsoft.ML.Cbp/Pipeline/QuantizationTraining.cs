@@ -1,9 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using Microsoft.ML.Cbp.Data;
 using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Cbp.Scoring;
 using Microsoft.ML.Cbp.Training;
 using Onnx;
 using TorchSharp;
@@ -26,7 +28,7 @@ internal static class QuantizationTraining
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
     internal sealed record Result(ModelProto Compact, string InputName, string OutputName, int Outputs, long[] RowShape, CbpTrainingReport Report);
 
-    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, long seed, Action<CbpProgressReport> progress)
+    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, ScoringTask task, long seed, Action<CbpProgressReport> progress)
     {
         var clock = Stopwatch.StartNew();
         var device = ChooseDevice(options.TrainingDevice);
@@ -38,6 +40,7 @@ internal static class QuantizationTraining
         var resume = checkpoints.Resume;
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
+        CheckOnnxRuntimeScores(module, rowShape, task, outputs);
         module.to(device);
 
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single
@@ -249,6 +252,26 @@ internal static class QuantizationTraining
                 $"The trained network is not finite: {bad} of {output.numel()} outputs on a training batch are NaN or infinite" +
                 (parameters.Count > 0 ? $"; non-finite values in {string.Join(", ", parameters.Take(5))}" : "") +
                 ". Nothing was exported. Check the features for NaN or infinite values and lower the learning rates.");
+        }
+    }
+
+    /// <summary>
+    /// Before training: ONNX Runtime must accept the network as it will score it (the untrained graph with its scoring
+    /// head, batched), so a graph it rejects fails in seconds instead of after the whole Fit.
+    /// </summary>
+    private static void CheckOnnxRuntimeScores(OnnxGraphModule module, long[] rowShape, ScoringTask task, int outputs)
+    {
+        try
+        {
+            var network = QuantizedOnnxExporter.Export(module, Array.Empty<QuantizedInitializer>(), WeightStorage.Float32);
+            DeclareRowShape(network, module.Input.Name, rowShape);
+            var classes = task == ScoringTask.Multiclass ? ScoringGraph.LabelValues("classes", Enumerable.Range(0, outputs).Select(i => (long)i).ToArray()) : null;
+            var perRow = ScoringGraph.PerRow(network, module.Input.Name, module.OutputName, task, outputs, "cbp_probe_features", classes);
+            using var session = OnnxScoringSession.Create(OnnxModelFile.ToBytes(ScoringGraph.ToBatched(perRow)));
+        }
+        catch (Exception e) when (e is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException or NotSupportedException)
+        {
+            throw new InvalidOperationException($"ONNX Runtime cannot score this network, so it was not trained: {e.Message.Split('\n')[0]}", e);
         }
     }
 
