@@ -64,6 +64,11 @@ public sealed class ReliabilityTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(Options(batchSize: 1)).Fit(data));
         StringAssert.Contains(e.Message, "BatchSize 1");
         StringAssert.Contains(e.Message, "batch normalisation");
+
+        // A single row is not enough data for batch statistics at all.
+        var one = ml.Data.LoadFromEnumerable(Rows(1).ToList());
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(Options()).Fit(one));
+        StringAssert.Contains(e.Message, "has 1 labelled row(s)");
     }
 
     [TestMethod]
