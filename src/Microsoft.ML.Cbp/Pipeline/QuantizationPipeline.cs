@@ -52,8 +52,8 @@ internal static class QuantizationPipeline
         using var threads = TorchThreads.Use(options.TrainingThreads ?? TorchThreads.Current);
         var label = input.Schema[options.LabelColumnName];
         var task = ScoringOutput.TaskFor(label.Type);
-        var trained = QuantizationTraining.Run(options, train, validation, task, seed, progress);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
+        var trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), seed, progress);
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
     }
 }

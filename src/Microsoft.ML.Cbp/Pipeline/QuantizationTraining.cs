@@ -28,7 +28,7 @@ internal static class QuantizationTraining
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
     internal sealed record Result(ModelProto Compact, string InputName, string OutputName, int Outputs, long[] RowShape, CbpTrainingReport Report);
 
-    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, ScoringTask task, long seed, Action<CbpProgressReport> progress)
+    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, ScoringTask task, TensorProto? labelValues, long seed, Action<CbpProgressReport> progress)
     {
         var clock = Stopwatch.StartNew();
         var device = ChooseDevice(options.TrainingDevice);
@@ -40,7 +40,7 @@ internal static class QuantizationTraining
         var resume = checkpoints.Resume;
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
-        CheckOnnxRuntimeScores(module, rowShape, task, outputs);
+        CheckOnnxRuntimeScores(module, rowShape, task, outputs, labelValues);
         module.to(device);
 
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single
@@ -257,17 +257,18 @@ internal static class QuantizationTraining
 
     /// <summary>
     /// Before training: ONNX Runtime must accept the network as it will score it (the untrained graph with its scoring
-    /// head, batched), so a graph it rejects fails in seconds instead of after the whole Fit.
+    /// head and the label's own values, per row as ML.NET runs it and batched), so a graph it rejects fails in seconds
+    /// instead of after the whole Fit.
     /// </summary>
-    private static void CheckOnnxRuntimeScores(OnnxGraphModule module, long[] rowShape, ScoringTask task, int outputs)
+    private static void CheckOnnxRuntimeScores(OnnxGraphModule module, long[] rowShape, ScoringTask task, int outputs, TensorProto? labelValues)
     {
         try
         {
             var network = QuantizedOnnxExporter.Export(module, Array.Empty<QuantizedInitializer>(), WeightStorage.Float32);
             DeclareRowShape(network, module.Input.Name, rowShape);
-            var classes = task == ScoringTask.Multiclass ? ScoringGraph.LabelValues("classes", Enumerable.Range(0, outputs).Select(i => (long)i).ToArray()) : null;
-            var perRow = ScoringGraph.PerRow(network, module.Input.Name, module.OutputName, task, outputs, "cbp_probe_features", classes);
-            using var session = OnnxScoringSession.Create(OnnxModelFile.ToBytes(ScoringGraph.ToBatched(perRow)));
+            var perRow = ScoringGraph.PerRow(network, module.Input.Name, module.OutputName, task, outputs, "cbp_probe_features", labelValues);
+            using var perRowSession = OnnxScoringSession.Create(OnnxModelFile.ToBytes(perRow));
+            using var batchedSession = OnnxScoringSession.Create(OnnxModelFile.ToBytes(ScoringGraph.ToBatched(perRow)));
         }
         catch (Exception e) when (e is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException or NotSupportedException)
         {

@@ -94,22 +94,29 @@ internal static class ScoringGraph
         Replace(graph, OnnxTensorConversion.FromInt64(Prefix + "input_shape", new long[] { rowShape.Length + 1 }, new[] { -1L }.Concat(rowShape).ToArray()));
         graph.Output.Clear();
         // The batched session's reader masks rows with non-finite features itself (BatchedScoringDataView): the per-row
-        // mask goes, and the network's score and label are the outputs.
-        foreach (var node in graph.Node.Where(n => n.Output.Any(o => o.StartsWith(NonFinitePrefix, StringComparison.Ordinal) || o == ScoreOutput || o == PredictedLabelOutput)).ToList())
+        // mask goes, and the network's score and label are the outputs. Graphs saved before the mask existed (version
+        // 0.1) have none, and their head writes Score and PredictedLabel directly.
+        bool masked = graph.Node.Any(n => n.Output.Contains(NonFiniteFlag));
+        foreach (var node in graph.Node.Where(n => n.Output.Any(o => o.StartsWith(NonFinitePrefix, StringComparison.Ordinal))).ToList())
         {
             graph.Node.Remove(node);
         }
         if (task == ScoringTask.Regression)
         {
             Replace(graph, OnnxTensorConversion.FromInt64(Prefix + "score_shape", new long[] { 2 }, new[] { -1L, 1L }));
-            Rename(graph, ScoreNetwork, ScoreOutput);
+            if (masked)
+            {
+                graph.Node.Remove(graph.Node.Single(n => n.Output.Contains(ScoreOutput)));
+                Rename(graph, ScoreNetwork, ScoreOutput);
+            }
             RemoveUnusedInitializers(graph);
             graph.Output.Add(Float(ScoreOutput, new object[] { "N", 1L }));
         }
         else
         {
-            // The softmax writes Score directly; the per-row reshape and the label lookup go.
-            foreach (var node in graph.Node.Where(n => n.Output.Contains(ScoreNetwork) || n.Output.Contains(LabelNetwork)).ToList())
+            // The softmax writes Score directly; the per-row reshape, the mask and the label lookup go.
+            var head = new[] { ScoreOutput, PredictedLabelOutput, ScoreNetwork, LabelNetwork };
+            foreach (var node in graph.Node.Where(n => n.Output.Any(head.Contains)).ToList())
             {
                 graph.Node.Remove(node);
             }
@@ -156,7 +163,9 @@ internal static class ScoringGraph
     {
         ArgumentNullException.ThrowIfNull(perRow);
         var tensor = perRow.Graph.Initializer.FirstOrDefault(t => t.Name == Prefix + "label_values");
-        return tensor?.DataType switch
+        // A masked head appends the missing label value after the classes' values (BuildPerRow).
+        int count = tensor is null ? 0 : (int)tensor.Dims[0] - (perRow.Graph.Node.Any(n => n.Output.Contains(NonFiniteFlag)) ? 1 : 0);
+        Array? values = tensor?.DataType switch
         {
             null => null,
             OnnxTensorConversion.DataTypes.String => tensor.StringData.Select(b => b.ToStringUtf8().AsMemory()).ToArray(),
@@ -167,6 +176,13 @@ internal static class ScoringGraph
             OnnxTensorConversion.DataTypes.UInt32 => tensor.Uint64Data.Select(v => (uint)v).ToArray(),
             var other => throw new ArgumentException($"Label values of ONNX type {other} are not supported.", nameof(perRow)),
         };
+        if (values is null || values.Length == count)
+        {
+            return values;
+        }
+        var classes = Array.CreateInstance(values.GetType().GetElementType()!, count);
+        Array.Copy(values, classes, count);
+        return classes;
     }
 
     private static void Replace(GraphProto graph, TensorProto tensor)
@@ -350,11 +366,14 @@ internal static class ScoringGraph
             graph.Output.Add(Float(ScoreOutput, new object[] { (long)outputs }));
             if (task == ScoringTask.Multiclass)
             {
-                var values = labelValues!.Clone();
+                // The mask picks an index, not a value: ONNX Runtime's Where has no kernel for some label types (UInt32 keys),
+                // Gather takes every type. Index K (after the K classes' values) holds the missing label value.
+                var values = WithMissingLabelValue(labelValues!);
                 values.Name = Prefix + "label_values";
                 graph.Initializer.Add(values);
-                graph.Node.Add(Node("Gather", new[] { values.Name, ClassOutput }, LabelNetwork, OnnxAttributes.Create("axis", 0L)));
-                AddWhereNonFinite(graph, LabelNetwork, MissingLabelValue(values), PredictedLabelOutput);
+                long missingIndex = values.Dims[0] - 1;
+                AddWhereNonFinite(graph, ClassOutput, OnnxTensorConversion.FromInt64(Prefix + "label_missing_index", new long[] { 1 }, new[] { missingIndex }), NonFinitePrefix + "label_index");
+                graph.Node.Add(Node("Gather", new[] { values.Name, NonFinitePrefix + "label_index" }, PredictedLabelOutput, OnnxAttributes.Create("axis", 0L)));
                 graph.Output.Add(ValueInfo(PredictedLabelOutput, values.DataType, new object[] { 1L }));
             }
             else
@@ -407,36 +426,42 @@ internal static class ScoringGraph
         OnnxTensorConversion.FromFloat(name, new long[] { count }, Enumerable.Repeat(float.NaN, count).ToArray());
 
     /// <summary>
-    /// The PredictedLabel of a row without a prediction: a one-element tensor of the label values' type holding a value
-    /// that is not among them (empty text, NaN, the type's minimum, or key 0), which MapValueToKey maps to the missing key.
+    /// The classes' label values followed by the PredictedLabel of a row without a prediction: a value that is not among
+    /// them (empty text, NaN, the type's minimum, or key 0), which MapValueToKey maps to the missing key.
     /// </summary>
-    private static TensorProto MissingLabelValue(TensorProto values)
+    private static TensorProto WithMissingLabelValue(TensorProto values)
     {
-        var missing = new TensorProto { Name = Prefix + "label_missing", DataType = values.DataType };
-        missing.Dims.Add(1);
+        if (values.Dims.Count != 1)
+        {
+            throw new ArgumentException("The label values must be a 1-D tensor.", nameof(values));
+        }
+        var all = values.Clone();
+        all.Dims[0] = values.Dims[0] + 1;
         switch (values.DataType)
         {
             case OnnxTensorConversion.DataTypes.String:
-                missing.StringData.Add(Google.Protobuf.ByteString.Empty);
+                all.StringData.Add(Google.Protobuf.ByteString.Empty);
                 break;
             case OnnxTensorConversion.DataTypes.Float:
-                missing.FloatData.Add(float.NaN);
+                all.FloatData.Add(float.NaN);
                 break;
             case OnnxTensorConversion.DataTypes.Double:
-                missing.DoubleData.Add(double.NaN);
+                all.DoubleData.Add(double.NaN);
                 break;
             case OnnxTensorConversion.DataTypes.Int32:
-                missing.Int32Data.Add(int.MinValue);
+                all.Int32Data.Add(int.MinValue);
                 break;
             case OnnxTensorConversion.DataTypes.Int64:
-                missing.Int64Data.Add(long.MinValue);
+                all.Int64Data.Add(long.MinValue);
+                break;
+            case OnnxTensorConversion.DataTypes.UInt32:
+                // UInt32 raw key values count from 1: 0 is the missing key itself.
+                all.Uint64Data.Add(0);
                 break;
             default:
-                // UInt32 raw key values count from 1: 0 is the missing key itself.
-                missing.Uint64Data.Add(0);
-                break;
+                throw new ArgumentException($"Label values of ONNX type {values.DataType} are not supported.", nameof(values));
         }
-        return missing;
+        return all;
     }
 
     private static HashSet<string> TensorNames(GraphProto graph)
