@@ -30,7 +30,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     private readonly ScoringTask _task;
     private readonly Array? _labelValues;
     private readonly byte[] _compactOnnx;
-    private bool _disposed;
+    private readonly ScoringLifetime _lifetime;
     private string? _temporaryModelFile;
 
     /// <summary>The batched scoring graph that <see cref="Transform"/> runs.</summary>
@@ -50,6 +50,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         _compactOnnx = compactOnnx;
         ScoringBatchSize = batchSize;
         TrainingReport = report;
+        _lifetime = new ScoringLifetime(this);
     }
 
     /// <summary>What training did (epochs, CFS, accuracies, sizes); null for a transformer loaded from a saved model.</summary>
@@ -105,7 +106,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_lifetime.IsEnded, this);
         var schema = GetOutputSchema(input.Schema);
         return new BatchedScoringDataView(input, schema, _session, FeatureColumnName, _task, _labelValues, ScoringBatchSize);
     }
@@ -114,34 +115,32 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     /// <param name="inputSchema">Schema of the rows to map.</param>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_lifetime.IsEnded, this);
         GetOutputSchema(inputSchema);
-        return new DisposalGuardedMapper(_perRow.GetRowToRowMapper(inputSchema), () => _disposed, this);
+        return new DisposalGuardedMapper(_perRow.GetRowToRowMapper(inputSchema), _lifetime);
     }
 
     /// <summary>Saves the model as ML.NET's standard OnnxTransformer chain (see the remarks of this class).</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _perRow.Save(ctx);
-
-    /// <summary>Releases the ONNX Runtime sessions.</summary>
-    public void Dispose()
+    void ICanSaveModel.Save(ModelSaveContext ctx)
     {
-        if (!_disposed)
+        // The saved OnnxTransformer copies the temporary model file, which Dispose deletes.
+        _lifetime.Enter();
+        try
         {
-            _disposed = true;
-            _session.Dispose();
-            // The chain's OnnxTransformer owns a temporary copy of the model file, deleted when it is disposed; a chain
-            // does not pass Dispose on to its steps, so each step is disposed here.
-            foreach (var step in _perRow as IEnumerable<ITransformer> ?? new[] { _perRow })
-            {
-                (step as IDisposable)?.Dispose();
-            }
-            (_perRow as IDisposable)?.Dispose();
-            if (_temporaryModelFile is not null)
-            {
-                File.Delete(_temporaryModelFile);
-            }
+            _perRow.Save(ctx);
+        }
+        finally
+        {
+            _lifetime.Exit();
         }
     }
+
+    /// <summary>Releases the ONNX Runtime sessions once predictions in flight have ended; later use throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _lifetime.End(() =>
+    {
+        _session.Dispose();
+        ScoringOutput.DisposeChain(_perRow, _temporaryModelFile);
+    });
 
     /// <summary>The transformer of a fitted estimator: the per-row chain (what Save writes) and the batched session.</summary>
     internal static CbpQuantizeTransformer Create(QuantizationResult result, string featureColumn, int? gpuDeviceId, bool fallbackToCpu, int batchSize, Action<string> log)
@@ -157,7 +156,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         }
         catch
         {
-            File.Delete(modelFile);
+            ScoringOutput.DisposeChain(chain, modelFile);
             throw;
         }
     }

@@ -6,9 +6,10 @@ namespace Microsoft.ML.Cbp.Scoring;
 
 /// <summary>
 /// A row mapper (what prediction engines use) whose values throw <see cref="ObjectDisposedException"/> once its owner is
-/// disposed, instead of reaching a disposed ONNX Runtime session in native code.
+/// disposed, instead of reaching a disposed ONNX Runtime session in native code: each value is read inside a use of the
+/// owner's <see cref="ScoringLifetime"/>, so a Dispose waits for the values being computed.
 /// </summary>
-internal sealed class DisposalGuardedMapper(IRowToRowMapper inner, Func<bool> isDisposed, object owner) : IRowToRowMapper
+internal sealed class DisposalGuardedMapper(IRowToRowMapper inner, ScoringLifetime lifetime) : IRowToRowMapper
 {
     public DataViewSchema InputSchema => inner.InputSchema;
 
@@ -18,11 +19,18 @@ internal sealed class DisposalGuardedMapper(IRowToRowMapper inner, Func<bool> is
 
     public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
     {
-        ObjectDisposedException.ThrowIf(isDisposed(), owner);
-        return new Row(inner.GetRow(input, activeColumns), isDisposed, owner);
+        lifetime.Enter();
+        try
+        {
+            return new Row(inner.GetRow(input, activeColumns), lifetime);
+        }
+        finally
+        {
+            lifetime.Exit();
+        }
     }
 
-    private sealed class Row(DataViewRow inner, Func<bool> isDisposed, object owner) : DataViewRow
+    private sealed class Row(DataViewRow inner, ScoringLifetime lifetime) : DataViewRow
     {
         public override DataViewSchema Schema => inner.Schema;
 
@@ -39,8 +47,15 @@ internal sealed class DisposalGuardedMapper(IRowToRowMapper inner, Func<bool> is
             var getter = inner.GetGetter<TValue>(column);
             return (ref TValue value) =>
             {
-                ObjectDisposedException.ThrowIf(isDisposed(), owner);
-                getter(ref value);
+                lifetime.Enter();
+                try
+                {
+                    getter(ref value);
+                }
+                finally
+                {
+                    lifetime.Exit();
+                }
             };
         }
 

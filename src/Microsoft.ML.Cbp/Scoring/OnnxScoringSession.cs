@@ -22,8 +22,7 @@ internal sealed class OnnxScoringSession : IDisposable
 {
     private readonly InferenceSession _session;
     // Runs hold the read side; Dispose takes the write side, so it waits for runs in flight and no run starts after it.
-    private readonly System.Threading.ReaderWriterLockSlim _lifetime = new();
-    private bool _disposed;
+    private readonly ScoringLifetime _lifetime;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly string[] _allOutputNames;
@@ -33,6 +32,7 @@ internal sealed class OnnxScoringSession : IDisposable
     private OnnxScoringSession(InferenceSession session, string provider)
     {
         _session = session;
+        _lifetime = new ScoringLifetime(this);
         ExecutionProvider = provider;
         var input = session.InputMetadata.First();
         var output = session.OutputMetadata.First();
@@ -156,11 +156,10 @@ internal sealed class OnnxScoringSession : IDisposable
         int slices = ExecutionProvider == "CPU" ? Math.Max(1, Math.Min(_parallelism, count / MinimumSliceRows)) : 1;
         int sliceRows = (count + slices - 1) / slices;
         var parts = new Array[slices][];
-        _lifetime.EnterReadLock();
+        // A session disposed while a view or cursor of its transformer lives on: a clear error, never a native call.
+        _lifetime.Enter();
         try
         {
-            // A session disposed while a view or cursor of its transformer lives on: a clear error, never a native call.
-            ObjectDisposedException.ThrowIf(_disposed, this);
             System.Threading.Tasks.Parallel.For(0, slices, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = slices }, slice =>
             {
                 int first = slice * sliceRows;
@@ -170,7 +169,7 @@ internal sealed class OnnxScoringSession : IDisposable
         }
         finally
         {
-            _lifetime.ExitReadLock();
+            _lifetime.Exit();
         }
         var result = new Dictionary<string, Array>(StringComparer.Ordinal);
         for (int output = 0; output < _allOutputNames.Length; output++)
@@ -236,22 +235,7 @@ internal sealed class OnnxScoringSession : IDisposable
     }
 
     /// <summary>Releases the ONNX Runtime session once runs in flight have ended; later runs throw <see cref="ObjectDisposedException"/>.</summary>
-    public void Dispose()
-    {
-        _lifetime.EnterWriteLock();
-        try
-        {
-            if (!_disposed)
-            {
-                _disposed = true;
-                _session.Dispose();
-            }
-        }
-        finally
-        {
-            _lifetime.ExitWriteLock();
-        }
-    }
+    public void Dispose() => _lifetime.End(_session.Dispose);
 
     private static SessionOptions CreateOptions()
     {

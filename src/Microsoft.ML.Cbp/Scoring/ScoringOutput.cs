@@ -136,18 +136,55 @@ internal static class ScoringOutput
         var context = new MLContext();
         var outputs = task == ScoringTask.Regression ? new[] { Score } : new[] { Score, PredictedLabel };
         modelFile = Path.Combine(Path.GetTempPath(), $"cbp-scoring-{Guid.NewGuid():N}.onnx");
-        Onnx.OnnxModelFile.Save(perRow, modelFile);
-        var onnx = context.Transforms.ApplyOnnxModel(outputs, new[] { featureColumn }, modelFile, gpuDeviceId, fallbackToCpu);
-        var empty = context.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), SchemaFor(featureColumn, (int)inputShape.Aggregate(1L, (a, b) => a * b)));
-        var onnxTransformer = onnx.Fit(empty);
-        var transformers = new List<ITransformer> { onnxTransformer };
-        if (task == ScoringTask.Multiclass)
+        var transformers = new List<ITransformer>();
+        try
         {
-            var keys = KeyData(context, labelValues ?? throw new ArgumentNullException(nameof(labelValues), "A multiclass chain needs the label values."));
-            transformers.Add(context.Transforms.Conversion.MapValueToKey(PredictedLabel, PredictedLabel, keyData: keys)
-                .Fit(onnxTransformer.Transform(empty)));
+            Onnx.OnnxModelFile.Save(perRow, modelFile);
+            var onnx = context.Transforms.ApplyOnnxModel(outputs, new[] { featureColumn }, modelFile, gpuDeviceId, fallbackToCpu);
+            var empty = context.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), SchemaFor(featureColumn, (int)inputShape.Aggregate(1L, (a, b) => a * b)));
+            var onnxTransformer = onnx.Fit(empty);
+            transformers.Add(onnxTransformer);
+            if (task == ScoringTask.Multiclass)
+            {
+                var keys = KeyData(context, labelValues ?? throw new ArgumentNullException(nameof(labelValues), "A multiclass chain needs the label values."));
+                transformers.Add(context.Transforms.Conversion.MapValueToKey(PredictedLabel, PredictedLabel, keyData: keys)
+                    .Fit(onnxTransformer.Transform(empty)));
+            }
+            return new TransformerChain<ITransformer>(transformers.ToArray());
         }
-        return new TransformerChain<ITransformer>(transformers.ToArray());
+        catch
+        {
+            // Nothing is left behind: the steps made so far and the temporary file go before the error reaches the caller.
+            DisposeChain(new TransformerChain<ITransformer>(transformers.ToArray()), modelFile);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Disposes a chain made by <see cref="PerRowChain"/> (a chain does not pass Dispose on to its steps, so each step is
+    /// disposed) and then deletes its temporary model file; a file that cannot be deleted is left to the temp folder's
+    /// cleanup rather than hiding the caller's error.
+    /// </summary>
+    /// <param name="chain">The chain, or any transformer.</param>
+    /// <param name="modelFile">The chain's temporary model file, or null.</param>
+    public static void DisposeChain(ITransformer chain, string? modelFile)
+    {
+        foreach (var step in chain as IEnumerable<ITransformer> ?? new[] { chain })
+        {
+            (step as IDisposable)?.Dispose();
+        }
+        (chain as IDisposable)?.Dispose();
+        if (modelFile is not null)
+        {
+            try
+            {
+                File.Delete(modelFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort; see the summary.
+            }
+        }
     }
 
     /// <summary>What output column <paramref name="column"/> of a scored schema holds.</summary>
