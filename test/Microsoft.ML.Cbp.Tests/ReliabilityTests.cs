@@ -118,6 +118,31 @@ public sealed class ReliabilityTests
     }
 
     [TestMethod]
+    public void AnInfiniteRegressionTargetNamesTheLabelColumnBeforeTraining()
+    {
+        // NaN marks a missing target (skipped); an infinite one would make the loss infinite and read as divergence.
+        var ml = new MLContext(seed: 1);
+        var rows = Rows(100).Select((r, i) => new TargetRow { Features = r.Features, Target = i == 42 ? float.NegativeInfinity : r.Features[0] }).ToList();
+        foreach (long budget in new[] { 2L << 30, 0L })
+        {
+            var options = Options();
+            options.LabelColumnName = "Target";
+            options.DataCacheBudgetBytes = budget;
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.CbpQuantize(options).Fit(ml.Data.LoadFromEnumerable(rows)));
+            StringAssert.Contains(e.Message, "row 42", $"budget {budget}");
+            StringAssert.Contains(e.Message, "Label column 'Target' has the target -Infinity", $"budget {budget}");
+        }
+    }
+
+    private sealed class TargetRow
+    {
+        [VectorType(6)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        public float Target { get; set; }
+    }
+
+    [TestMethod]
     public void ASingleClassLabelSaysSo()
     {
         var ml = new MLContext(seed: 1);

@@ -17,6 +17,7 @@ internal sealed class LabelledRowReader
     private uint _keyValue;
     private bool _flagValue;
     private float _targetValue;
+    private readonly string _labelColumn;
 
     /// <summary>Getters on <paramref name="cursor"/>, which must have the label column active (and the feature column, unless <paramref name="withFeatures"/> is false).</summary>
     /// <param name="cursor">The cursor.</param>
@@ -27,6 +28,7 @@ internal sealed class LabelledRowReader
     public LabelledRowReader(DataViewRowCursor cursor, DataViewSchema.Column featureColumn, DataViewSchema.Column labelColumn, LabelKind kind, bool withFeatures = true)
     {
         Kind = kind;
+        _labelColumn = labelColumn.Name;
         _features = withFeatures ? cursor.GetGetter<VBuffer<float>>(featureColumn) : null;
         _key = kind == LabelKind.Key ? cursor.GetGetter<uint>(labelColumn) : null;
         _flag = kind == LabelKind.Boolean ? cursor.GetGetter<bool>(labelColumn) : null;
@@ -37,11 +39,18 @@ internal sealed class LabelledRowReader
     public LabelKind Kind { get; }
 
     /// <summary>Reads the current row's label; false when it is missing (the row is skipped).</summary>
+    /// <exception cref="ArgumentException">A regression target is infinite (its squared error would make the loss infinite).</exception>
     public bool ReadLabel()
     {
         _key?.Invoke(ref _keyValue);
         _flag?.Invoke(ref _flagValue);
         _target?.Invoke(ref _targetValue);
+        if (Kind == LabelKind.Single && float.IsInfinity(_targetValue))
+        {
+            throw new ArgumentException(
+                $"Label column '{_labelColumn}' has the target {_targetValue.ToString(System.Globalization.CultureInfo.InvariantCulture)}; regression targets must be finite (NaN marks a missing label, and such rows are skipped). " +
+                "Filter those rows out or replace the value.", "input");
+        }
         return !((Kind == LabelKind.Key && _keyValue == 0) || (Kind == LabelKind.Single && float.IsNaN(_targetValue)));
     }
 
