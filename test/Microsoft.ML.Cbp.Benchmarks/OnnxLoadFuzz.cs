@@ -177,12 +177,16 @@ public static class OnnxLoadFuzz
         return 0;
     }
 
+    /// <summary>How long one mutant (or the child's start, for the first) may take before the child is killed as hung.</summary>
+    private static readonly TimeSpan MutantTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>
     /// Runs <paramref name="mutants"/> mutants in children started as <c>dotnet <paramref name="program"/> --suite fuzz-child</c>,
     /// restarting after a crash; returns each failure ("mutant i: what escaped" or "mutant i: the process ended (exit code)").
     /// </summary>
     public static List<string> Run(int seed, int mutants, string program, TimeSpan? budget = null)
     {
+        ArgumentNullException.ThrowIfNull(program);
         var failures = new List<string>();
         var clock = Stopwatch.StartNew();
         int next = 0;
@@ -204,9 +208,21 @@ public static class OnnxLoadFuzz
             var errors = process.StandardError.ReadToEndAsync();
             int current = -1;
             bool done = false;
-            string? line;
-            while ((line = process.StandardOutput.ReadLine()) is not null)
+            bool hung = false;
+            while (true)
             {
+                // A child that stops answering (a mutant that hangs) is killed and its mutant reported, like a crash.
+                var pending = process.StandardOutput.ReadLineAsync();
+                if (!pending.Wait(MutantTimeout))
+                {
+                    process.Kill(entireProcessTree: true);
+                    hung = true;
+                    break;
+                }
+                if (pending.Result is not { } line)
+                {
+                    break;
+                }
                 if (line.StartsWith("start ", StringComparison.Ordinal))
                 {
                     current = int.Parse(line["start ".Length..], CultureInfo.InvariantCulture);
@@ -227,8 +243,11 @@ public static class OnnxLoadFuzz
                 break;
             }
             string reason = errors.Result.Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "";
-            failures.Add($"mutant {current}: the process ended (exit code {process.ExitCode}) {reason}");
-            next = current + 1;
+            failures.Add(hung
+                ? $"mutant {current}: no answer within {MutantTimeout.TotalSeconds:N0} s (the child was killed)"
+                : $"mutant {current}: the process ended (exit code {process.ExitCode}) {reason}");
+            // A child that died before its first mutant still moves the fuzz on by one.
+            next = current >= next ? current + 1 : next + 1;
             if (budget is { } limit && clock.Elapsed > limit)
             {
                 failures.Add($"the fuzz stopped at mutant {next} of {mutants}: over its time budget of {limit.TotalSeconds:N0} s");
