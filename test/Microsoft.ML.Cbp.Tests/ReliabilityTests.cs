@@ -88,6 +88,25 @@ public sealed class ReliabilityTests
     }
 
     [TestMethod]
+    public void OneOutlierBatchIsNotDivergence()
+    {
+        // One row whose squared error is ~1e12 times the first batch's, in a batch of its own, with a learning rate too
+        // small to move the weights: a single batch over the limit is an outlier, not divergence (three in a row are).
+        var ml = new MLContext(seed: 1);
+        var rows = Rows(60).Select((r, i) => new TargetRow { Features = r.Features, Target = i == 37 ? 1e6f : r.Features[0] }).ToList();
+        var options = Options(batchSize: 1);
+        options.Architecture = CbpArchitecture.Mlp(new[] { 8, 8 }, batchNorm: false);
+        options.LabelColumnName = "Target";
+        options.PretrainLearningRate = 1e-12;
+        options.LearningRate = 1e-12;
+        options.PretrainEpochs = 1;
+        options.Epochs = 1;
+        using var model = ml.Transforms.CbpQuantize(options).Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.AreEqual(60L, model.TrainingReport!.TrainingRows);
+        Assert.IsTrue(model.TrainingReport.Pretraining[0].TaskLoss > 1e9, $"the outlier's loss is in the epoch's sum ({model.TrainingReport.Pretraining[0].TaskLoss:G3})");
+    }
+
+    [TestMethod]
     public void NonFiniteFeaturesFailBeforeTrainingOrAreSkippedAndCounted()
     {
         var ml = new MLContext(seed: 1);

@@ -37,6 +37,7 @@ public sealed class CbpTrainer : IDisposable
     private int _streamBatches;
     private int _pass;
     private double? _firstLoss;
+    private int _batchesOverLimit;
     private bool _disposed;
 
     /// <summary>Prepares training of <paramref name="model"/>.</summary>
@@ -222,9 +223,12 @@ public sealed class CbpTrainer : IDisposable
                 var (features, labels) = epochBatches.Current;
                 double loss = Step(features, labels, learningRate, u, lossSum, penaltySum);
                 batches++;
-                // Divergence: a non-finite loss, or one a million times the run's first, stops training at once.
+                // Divergence: a non-finite loss stops training at once; so do losses past a million times the run's first for
+                // a few batches in a row (one batch of outliers, against the converged loss a CBP phase starts from, does not).
                 _firstLoss ??= Math.Abs(loss);
-                if (!double.IsFinite(loss) || Math.Abs(loss) > CbpTrainingDivergedException.DivergenceFactor * Math.Max(_firstLoss.Value, 1e-3))
+                bool overLimit = Math.Abs(loss) > CbpTrainingDivergedException.DivergenceFactor * Math.Max(_firstLoss.Value, 1e-3);
+                _batchesOverLimit = overLimit ? _batchesOverLimit + 1 : 0;
+                if (!double.IsFinite(loss) || _batchesOverLimit >= CbpTrainingDivergedException.DivergenceBatches)
                 {
                     throw new CbpTrainingDivergedException(_options.Mode, _history.Count + 1, batches, loss, _firstLoss.Value, learningRate);
                 }
