@@ -49,6 +49,14 @@ public sealed class LoadFuzzTests
         e = Assert.ThrowsExactly<InvalidDataException>(() => new OnnxGraphModule(huge));
         StringAssert.Contains(e.Message, $"more than the {1 << 24:N0} this library loads");
 
+        // The cap is per row: a fixed batch of 32 rows of 2^20 values (2^25 in all) loads, its shape checked on one row.
+        var batched = CbpArchitecture.Mlp(new[] { 2 }, batchNorm: false).Build(new long[] { 1L << 20 }, 3, seed: 1);
+        batched.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = 32 };
+        using (var module = new OnnxGraphModule(batched))
+        {
+            CollectionAssert.AreEqual(new[] { 1L << 20 }, module.InputRowShape);
+        }
+
         var integer = Mlp();
         var weight = integer.Graph.Initializer.First(t => t.Dims.Count == 2);
         var codes = new sbyte[weight.Dims.Aggregate(1L, (a, b) => a * b)];

@@ -91,11 +91,11 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         if (rowShape is not null)
         {
             // Bounded before anything is allocated: the shape check runs one row (or the fixed batch) through the graph.
-            double values = rowShape.Aggregate(1.0, (a, b) => a * b) * ProbeBatch;
+            double values = RowValues(rowShape);
             if (values > MaxProbeValues)
             {
                 throw new InvalidDataException(
-                    $"Input '{Input.Name}' is declared as [{string.Join(", ", DeclaredInputShape ?? rowShape)}]: {values:G4} values per {(ProbeBatch == 1 ? "row" : "batch")}, " +
+                    $"Input '{Input.Name}' is declared as [{string.Join(", ", DeclaredInputShape ?? rowShape)}]: {values:G4} values per row, " +
                     $"more than the {MaxProbeValues:N0} this library loads.");
             }
             InputRowShape = rowShape;
@@ -257,8 +257,14 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     /// <summary>The most input values the shape check runs through the graph: 2^24 floats (64 MiB; 3 x 2048 x 2048 images).</summary>
     private const double MaxProbeValues = 1 << 24;
 
-    /// <summary>Rows of the shape check: the declared fixed batch (old models say 1) up to 64, else one row (the interpreter runs any batch).</summary>
-    private long ProbeBatch => FixedBatch is long fixedBatch && fixedBatch <= 64 ? fixedBatch : 1;
+    /// <summary>
+    /// Rows of the shape check: the declared fixed batch (old models say 1) up to 64 when those rows stay within
+    /// <see cref="MaxProbeValues"/>, else one row (the interpreter runs any batch; a Reshape to the fixed batch adapts).
+    /// </summary>
+    private long ProbeBatch(long[] rowShape) =>
+        FixedBatch is long fixedBatch && fixedBatch <= 64 && fixedBatch * RowValues(rowShape) <= MaxProbeValues ? fixedBatch : 1;
+
+    private static double RowValues(long[] rowShape) => rowShape.Aggregate(1.0, (a, b) => a * b);
 
     /// <summary>Ops whose every input must be a float tensor: libtorch aborts the process on some integer inputs (an int8 Gemm weight).</summary>
     private static readonly HashSet<string> FloatOnlyOps = new(StringComparer.Ordinal)
@@ -414,7 +420,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var probe = zeros(new[] { ProbeBatch }.Concat(rowShape).ToArray());
+            var probe = zeros(new[] { ProbeBatch(rowShape) }.Concat(rowShape).ToArray());
             forward(probe);
         }
         finally
