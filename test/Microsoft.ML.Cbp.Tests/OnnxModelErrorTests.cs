@@ -32,6 +32,20 @@ public sealed class OnnxModelErrorTests
     }
 
     [TestMethod]
+    public void EveryUnsupportedOpIsNamedAtOnceWithItsNodeCount()
+    {
+        var model = OnnxTestHelpers.Model(new long[] { 4 }, (b, x) => b.Node("Relu", new[] { b.Node("Einsum", new[] { b.Node("Einsum", new[] { b.Node("Trilu", new[] { x }) }) }) }));
+        var custom = model.Graph.Node.First(n => n.OpType == "Relu");
+        custom.Domain = "com.microsoft";
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => new OnnxGraphModule(model));
+        StringAssert.Contains(e.Message, "The model uses 3 ops this library cannot run");
+        StringAssert.Contains(e.Message, "Trilu (1 node, first node 'trilu1' (op Trilu))");
+        StringAssert.Contains(e.Message, "Einsum (2 nodes, first node 'einsum1' (op Einsum))");
+        StringAssert.Contains(e.Message, "com.microsoft.Relu (1 node");
+        StringAssert.Contains(e.Message, "domain 'com.microsoft'");
+    }
+
+    [TestMethod]
     public void MissingInputNamesTheNodeAndTheTensor()
     {
         var model = OnnxTestHelpers.Model(new long[] { 4 }, (b, x) => b.Node("Add", new[] { x, "nowhere" }));

@@ -293,6 +293,28 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>
+    /// Names every op of the graph the interpreter cannot run, at once (each with its node count and first node), so a
+    /// user sees the whole gap of a model instead of one op per attempt.
+    /// </summary>
+    /// <exception cref="NotSupportedException">Some node's op or domain is not supported.</exception>
+    private static void ThrowIfUnsupported(GraphProto graph)
+    {
+        var unsupported = graph.Node
+            .Where(n => n.Domain is not ("" or "ai.onnx") || OnnxOpRegistry.Find(n.OpType) is null)
+            .GroupBy(n => (string.IsNullOrEmpty(n.Domain) || n.Domain == "ai.onnx" ? "" : n.Domain + ".") + n.OpType, StringComparer.Ordinal)
+            .ToList();
+        if (unsupported.Count == 0)
+        {
+            return;
+        }
+        var ops = unsupported.Select(g =>
+            $"{g.Key} ({g.Count()} node{(g.Count() == 1 ? "" : "s")}, first {OnnxAttributes.Describe(g.First())}{(g.First().Domain is not ("" or "ai.onnx") ? $", domain '{g.First().Domain}'" : "")})");
+        throw new NotSupportedException(
+            $"The model uses {unsupported.Count} op{(unsupported.Count == 1 ? "" : "s")} this library cannot run: {string.Join("; ", ops)}. " +
+            $"Only the default ONNX domain is supported, with these ops: {string.Join(", ", OnnxOpRegistry.Supported)}.");
+    }
+
     private void PlanNodes(GraphProto graph, IEnumerable<string> initializerNames)
     {
         var available = new HashSet<string>(initializerNames, StringComparer.Ordinal);
@@ -301,17 +323,9 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             available.Add(input.Name);
         }
         var producers = new HashSet<string>(graph.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
+        ThrowIfUnsupported(graph);
         foreach (var node in graph.Node)
         {
-            if (node.Domain is not ("" or "ai.onnx"))
-            {
-                throw new NotSupportedException($"{OnnxAttributes.Describe(node)} is in domain '{node.Domain}'; only the default ONNX domain is supported.");
-            }
-            if (OnnxOpRegistry.Find(node.OpType) is null)
-            {
-                throw new NotSupportedException(
-                    $"{OnnxAttributes.Describe(node)} is not supported. Supported ops: {string.Join(", ", OnnxOpRegistry.Supported)}.");
-            }
             foreach (string name in node.Input.Where(n => !string.IsNullOrEmpty(n)))
             {
                 if (!available.Contains(name) && !producers.Contains(name))
