@@ -10,8 +10,8 @@ namespace Microsoft.ML.Cbp.Onnx;
 public static class ConstrainedInitializerSelection
 {
     /// <summary>
-    /// Weight initializers (two or more dimensions) consumed as Conv weights, Gemm's B or a MatMul operand, in graph
-    /// order; the first and the last of them stay float by default (the paper's choice). Lists by initializer name
+    /// Weight initializers (two or more dimensions) consumed as Conv weights, Gemm's B or a MatMul operand, directly or
+    /// through weight-only ops (Transpose, Reshape, Identity, Cast, Unsqueeze, Squeeze), in graph order; the first and the last of them stay float by default (the paper's choice). Lists by initializer name
     /// override the rule.
     /// </summary>
     /// <param name="model">The model.</param>
@@ -30,7 +30,12 @@ public static class ConstrainedInitializerSelection
     public static IReadOnlyList<string> Candidates(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
+        foreach (var t in model.Graph.Initializer)
+        {
+            initializers.TryAdd(t.Name, t);
+        }
+        var producers = WeightChains.Producers(model.Graph);
         var result = new List<string>();
         foreach (var node in model.Graph.Node)
         {
@@ -43,8 +48,9 @@ public static class ConstrainedInitializerSelection
             };
             foreach (int p in positions.Where(p => p < node.Input.Count))
             {
-                string name = node.Input[p];
-                if (initializers.TryGetValue(name, out var t) && t.Dims.Count >= 2 && t.DataType is OnnxTensorConversion.DataTypes.Float or OnnxTensorConversion.DataTypes.Double
+                // The weight may reach the layer through weight-only ops (Transpose -> MatMul from PyTorch's bias-free Linear).
+                string? name = WeightChains.SourceInitializer(node.Input[p], producers, initializers.ContainsKey);
+                if (name is not null && initializers.TryGetValue(name, out var t) && t.Dims.Count >= 2 && t.DataType is OnnxTensorConversion.DataTypes.Float or OnnxTensorConversion.DataTypes.Double
                     && !result.Contains(name))
                 {
                     result.Add(name);

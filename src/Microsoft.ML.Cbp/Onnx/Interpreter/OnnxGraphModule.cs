@@ -364,13 +364,15 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     {
         var trainable = new HashSet<string>(StringComparer.Ordinal);
         var statistics = new HashSet<string>(StringComparer.Ordinal);
+        var producers = WeightChains.Producers(graph);
         foreach (var node in graph.Node)
         {
             if (TrainableInputs.TryGetValue(node.OpType, out var positions))
             {
                 foreach (int p in positions.Where(p => p < node.Input.Count))
                 {
-                    trainable.Add(node.Input[p]);
+                    // A weight behind weight-only ops (Transpose -> MatMul) trains like one read directly.
+                    trainable.Add(WeightChains.SourceInitializer(node.Input[p], producers, initializers.ContainsKey) ?? node.Input[p]);
                 }
             }
             if (node.OpType == "BatchNormalization")

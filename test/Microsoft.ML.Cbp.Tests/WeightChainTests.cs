@@ -1,0 +1,90 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Cbp.Onnx;
+using Microsoft.ML.Data;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+/// <summary>
+/// Weights behind weight-only ops (PyTorch's bias-free <c>nn.Linear</c> exports as <c>Transpose(weight) -&gt; MatMul</c>)
+/// are trained and constrained like weights read directly; the exported chain keeps the Transpose.
+/// </summary>
+[TestClass]
+public sealed class WeightChainTests
+{
+    /// <summary>x [N, 6] -> MatMul(Transpose(w1 [8, 6])) -> Relu -> MatMul(Transpose(Reshape(w2 [64]))...) as PyTorch writes Linear layers.</summary>
+    private static global::Onnx.ModelProto TransposedLinears() => OnnxTestHelpers.Model(new long[] { 6 }, (b, x) =>
+    {
+        random.manual_seed(5);
+        string Linear(string input, long inFeatures, long outFeatures, string name)
+        {
+            string w = b.Initializer(name, randn(outFeatures, inFeatures) * (1.0 / Math.Sqrt(inFeatures)));
+            return b.Node("MatMul", new[] { input, b.Node("Transpose", new[] { w }, OnnxAttributes.Create("perm", new long[] { 1, 0 })) });
+        }
+        var h = b.Relu(Linear(x, 6, 16, "w1"));
+        // A second weight-only op in the chain: Identity then Transpose.
+        string w2 = b.Initializer("w2", randn(16, 16) * 0.25);
+        h = b.Relu(b.Node("MatMul", new[] { h, b.Node("Transpose", new[] { b.Node("Identity", new[] { w2 }) }, OnnxAttributes.Create("perm", new long[] { 1, 0 })) }));
+        return Linear(h, 16, 3, "w3");
+    });
+
+    [TestMethod]
+    public void WeightsBehindTransposeAreCandidatesAndParameters()
+    {
+        var model = TransposedLinears();
+        CollectionAssert.AreEqual(new[] { "w1", "w2", "w3" }, ConstrainedInitializerSelection.Candidates(model).ToArray());
+        CollectionAssert.AreEqual(new[] { "w2" }, ConstrainedInitializerSelection.Select(model).ToArray(), "first and last stay float by default");
+        using var module = new OnnxGraphModule(model, inputShape: new long[] { 6 });
+        var parameters = module.named_parameters().Select(p => p.name).ToHashSet();
+        foreach (string w in new[] { "w1", "w2", "w3" })
+        {
+            Assert.IsTrue(parameters.Contains(module.MemberName(w)), $"{w} trains (it was a frozen buffer behind the Transpose)");
+        }
+    }
+
+    [TestMethod]
+    public void ATransposedHiddenLayerIsConstrainedAndExportedAsCodes()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 600).Select(i => new Row
+        {
+            Features = new[] { i % 3 == 0 ? 1f : 0f, i % 3 == 1 ? 1f : 0f, i % 3 == 2 ? 1f : 0f, i % 5 / 5f, 0.5f, i % 7 / 7f },
+            Label = (uint)(i % 3),
+        }).ToList();
+        using var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
+        {
+            PretrainedModelBytes = OnnxModelFile.ToBytes(TransposedLinears()),
+            Constraint = WeightConstraint.Ternary,
+            PretrainEpochs = 3,
+            Epochs = 4,
+            BatchSize = 32,
+            TrainingDevice = CbpTrainingDevice.Cpu,
+        }).Fit(ml.Data.LoadFromEnumerable(rows));
+        CollectionAssert.AreEqual(new[] { "w2" }, transformer.TrainingReport!.ConstrainedLayers.ToArray());
+
+        var compact = OnnxModelFile.Parse(transformer.GetOnnxBytes());
+        var dequantize = compact.Graph.Node.Single(n => n.OpType == "DequantizeLinear");
+        Assert.AreEqual("w2", dequantize.Output[0], "w2 is stored as codes and decoded under its own name");
+        Assert.IsFalse(compact.Graph.Initializer.Any(t => t.Name == "w2"), "no float copy of w2 remains");
+        Assert.AreEqual(3, compact.Graph.Node.Count(n => n.OpType == "Transpose"), "the chains are kept");
+
+        // The stored codes are ternary levels, and the model still predicts the (one-hot) classes.
+        var codes = compact.Graph.Initializer.Single(t => t.Name == dequantize.Input[0]);
+        var values = OnnxTensorConversion.Unpack(codes.RawData.ToByteArray(), codes.Dims.Aggregate(1L, (a, b) => a * b), 4, signed: true);
+        Assert.IsTrue(values.All(v => v is -1 or 0 or 1), $"ternary codes: {string.Join(",", values.Distinct())}");
+        var predicted = transformer.Transform(ml.Data.LoadFromEnumerable(rows.Take(30))).GetColumn<VBuffer<uint>>("PredictedLabel").Select(v => v.GetItemOrDefault(0)).ToArray();
+        Assert.IsTrue(predicted.Select((p, i) => p == rows[i].Label + 1).Count(c => c) >= 27, "the trained network predicts the classes");
+    }
+
+    private sealed class Row
+    {
+        [VectorType(6)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        [KeyType(3)]
+        public uint Label { get; set; }
+    }
+}
