@@ -64,6 +64,9 @@ public sealed class WeightChainTests
             TrainingDevice = CbpTrainingDevice.Cpu,
         }).Fit(ml.Data.LoadFromEnumerable(rows));
         CollectionAssert.AreEqual(new[] { "w2" }, transformer.TrainingReport!.ConstrainedLayers.ToArray());
+        CollectionAssert.AreEqual(
+            new[] { new CbpWeightLayer("w1", 96, CbpWeightLayerState.FloatFirstOrLast), new CbpWeightLayer("w2", 256, CbpWeightLayerState.Constrained), new CbpWeightLayer("w3", 48, CbpWeightLayerState.FloatFirstOrLast) },
+            transformer.TrainingReport.WeightLayers.ToArray(), "every weight layer is listed with its state");
 
         var compact = OnnxModelFile.Parse(transformer.GetOnnxBytes());
         var dequantize = compact.Graph.Node.Single(n => n.OpType == "DequantizeLinear");
@@ -77,6 +80,24 @@ public sealed class WeightChainTests
         Assert.IsTrue(values.All(v => v is -1 or 0 or 1), $"ternary codes: {string.Join(",", values.Distinct())}");
         var predicted = transformer.Transform(ml.Data.LoadFromEnumerable(rows.Take(30))).GetColumn<VBuffer<uint>>("PredictedLabel").Select(v => v.GetItemOrDefault(0)).ToArray();
         Assert.IsTrue(predicted.Select((p, i) => p == rows[i].Label + 1).Count(c => c) >= 27, "the trained network predicts the classes");
+    }
+
+    [TestMethod]
+    public void TheReportSaysWhyEachFloatLayerIsFloat()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 200).Select(i => new Row { Features = Enumerable.Range(0, 6).Select(j => (i * 7 + j) % 5 / 5f).ToArray(), Label = (uint)(i % 3) }).ToList();
+        using var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
+        {
+            PretrainedModelBytes = OnnxModelFile.ToBytes(TransposedLinears()),
+            KeepFirstAndLastLayersFloat = false,
+            FloatLayers = { "w2" },
+            Epochs = 1,
+            TrainingDevice = CbpTrainingDevice.Cpu,
+        }).Fit(ml.Data.LoadFromEnumerable(rows));
+        CollectionAssert.AreEqual(
+            new[] { CbpWeightLayerState.Constrained, CbpWeightLayerState.FloatByOption, CbpWeightLayerState.Constrained },
+            transformer.TrainingReport!.WeightLayers.Select(l => l.State).ToArray());
     }
 
     private sealed class Row

@@ -40,6 +40,12 @@ public sealed record CbpTrainingReport
     /// <summary>ONNX names of the constrained weight tensors.</summary>
     public required IReadOnlyList<string> ConstrainedLayers { get; init; }
 
+    /// <summary>
+    /// Every weight layer of the network in graph order, with its size and whether it was constrained or kept float (and
+    /// why), so no layer is left float silently. Empty for a report made before this property existed.
+    /// </summary>
+    public IReadOnlyList<CbpWeightLayer> WeightLayers { get; init; } = System.Array.Empty<CbpWeightLayer>();
+
     /// <summary>One report per float pre-training epoch.</summary>
     public required IReadOnlyList<EpochReport> Pretraining { get; init; }
 

@@ -156,6 +156,7 @@ internal static class QuantizationTraining
             DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
             TrainingThreads = get_num_threads(),
             ConstrainedLayers = selected,
+            WeightLayers = WeightLayers(model, selected, options.FloatLayers),
             Pretraining = pretraining,
             Cbp = cbp,
             FloatValidationAccuracy = floatAccuracy,
@@ -253,6 +254,18 @@ internal static class QuantizationTraining
                 (parameters.Count > 0 ? $"; non-finite values in {string.Join(", ", parameters.Take(5))}" : "") +
                 ". Nothing was exported. Check the features for NaN or infinite values and lower the learning rates.");
         }
+    }
+
+    /// <summary>Every candidate weight layer with its size and state: constrained, float by option, or float by the first/last rule.</summary>
+    private static List<CbpWeightLayer> WeightLayers(ModelProto model, IReadOnlyList<string> selected, IEnumerable<string> floatByOption)
+    {
+        var excluded = new HashSet<string>(floatByOption, StringComparer.Ordinal);
+        return ConstrainedInitializerSelection.Candidates(model).Select(name => new CbpWeightLayer(
+            name,
+            model.Graph.Initializer.First(t => t.Name == name).Dims.Aggregate(1L, (a, b) => a * b),
+            selected.Contains(name) ? CbpWeightLayerState.Constrained
+            : excluded.Contains(name) ? CbpWeightLayerState.FloatByOption
+            : CbpWeightLayerState.FloatFirstOrLast)).ToList();
     }
 
     /// <summary>
