@@ -79,6 +79,10 @@ public sealed class OnnxOpParityTests
             Check(op, row, (b, x) => b.Node(op, new[] { x }));
         }
         Check("LeakyRelu", row, (b, x) => b.Node("LeakyRelu", new[] { x }, Create("alpha", 0.2f)));
+        // Cast: float16 rounding, float -> int truncation toward zero, int8 -> float (a decoded weight code), back to float for the output.
+        Check("Cast float16 then float", row, (b, x) => b.Node("Cast", new[] { b.Node("Cast", new[] { b.Node("Mul", new[] { x, Weight(b, "w", new long[] { 4 }, 6) }) }, Create("to", 10L)) }, Create("to", 1L)));
+        Check("Cast int64 then float", row, (b, x) => b.Node("Cast", new[] { b.Node("Cast", new[] { b.Node("Mul", new[] { x, b.Node("Constant", Array.Empty<string>(), Create("value_float", 7f)) }) }, Create("to", 7L)) }, Create("to", 1L)));
+        Check("Cast int8 then float", row, (b, x) => b.Node("Mul", new[] { x, b.Node("Cast", new[] { b.Node("Cast", new[] { Weight(b, "w", new long[] { 4 }, 7) }, Create("to", 3L)) }, Create("to", 1L)) }));
         Check("HardSigmoid", row, (b, x) => b.Node("HardSigmoid", new[] { x }, Create("alpha", 0.3f), Create("beta", 0.4f)));
         Check("Clip opset 21 (inputs)", row, (b, x) => b.Node("Clip", new[] { x, b.Node("Constant", Array.Empty<string>(), Create("value_float", -0.5f)), b.Node("Constant", Array.Empty<string>(), Create("value_float", 1f)) }));
         Check("Clip opset 8 (attributes)", row, (b, x) => b.Node("Clip", new[] { x }, Create("min", -0.5f), Create("max", 1f)), opset: 8);
