@@ -69,16 +69,19 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     public bool IsRowToRowMapper => true;
 
     /// <summary>
-    /// The ONNX model that <see cref="SaveOnnx"/> writes: for a fitted transformer the compact network (integer codes with
-    /// DequantizeLinear, batch dimension "N"); for one loaded by <see cref="CbpModelOperations.LoadWithBatchedScoring"/> the
+    /// The ONNX model that <see cref="SaveOnnx"/> writes: for a fitted transformer the compact network (integer codes in
+    /// Constant nodes decoded by Cast and Mul, batch dimension "N"); for one loaded by <see cref="CbpModelOperations.LoadWithBatchedScoring"/> the
     /// batched scoring graph (the same network, codes decoded by Cast and Mul, with the Softmax and ArgMax head).
     /// </summary>
     public byte[] GetOnnxBytes() => (byte[])_compactOnnx.Clone();
 
     /// <summary>
     /// Writes the quantized network as a standalone ONNX model for other runtimes: input "input" [N, shape...], output the
-    /// network's logits (or value), constrained weights stored as integer codes plus a DequantizeLinear node, and
-    /// <c>cbp.*</c> metadata (constraint, levels, storage). The file is written to a temporary name and then moved.
+    /// network's logits (or value), constrained weights stored as integer codes (INT4, INT2 or INT8 as
+    /// <see cref="CbpQuantizeOptions.WeightStorage"/> says) in Constant nodes decoded by Cast and Mul by the layer's scale,
+    /// and <c>cbp.*</c> metadata (constraint, levels, storage). Both ONNX Runtime and ML.NET's <c>ApplyOnnxModel</c> load it
+    /// (ML.NET refuses INT4 and INT2 initializers, which a DequantizeLinear form would need); ONNX Runtime folds the
+    /// decode into float weights when the session is created. The file is written to a temporary name and then moved.
     /// </summary>
     /// <param name="path">Destination file.</param>
     public void SaveOnnx(string path)
@@ -150,7 +153,10 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         var chain = ScoringOutput.PerRowChain(perRow, featureColumn, result.LabelValues, gpuDeviceId, fallbackToCpu, out string modelFile);
         try
         {
-            var transformer = FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
+            // The compact file decodes its codes with Cast and Mul on Constant nodes: ONNX Runtime and ML.NET's
+            // ApplyOnnxModel both read it (ML.NET refuses INT4 and INT2 initializers, so DequantizeLinear of one).
+            var compact = OnnxModelFile.ToBytes(ScoringGraph.DecodeWithCastAndMul(result.Compact));
+            var transformer = FromPerRow(perRow, chain, featureColumn, compact, gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
             transformer._temporaryModelFile = modelFile;
             return transformer;
         }

@@ -74,9 +74,11 @@ public sealed class CbpQuantizeFashionMnistTests
         var exported = OnnxModelFile.Parse(cbp.GetOnnxBytes());
         var levels = constraint.Levels.ToHashSet();
         int checkedTensors = 0;
-        foreach (var node in exported.Graph.Node.Where(n => n.OpType == "DequantizeLinear"))
+        // The file's decode: Constant codes -> Cast -> Mul by the layer's scale (an initializer).
+        foreach (var node in exported.Graph.Node.Where(n => n.OpType == "Mul" && n.Input[0].EndsWith("_cbp_float", StringComparison.Ordinal)))
         {
-            var codes = exported.Graph.Initializer.Single(t => t.Name == node.Input[0]);
+            var cast = exported.Graph.Node.Single(n => n.Output.Contains(node.Input[0]));
+            var codes = exported.Graph.Node.Single(n => n.OpType == "Constant" && n.Output.Contains(cast.Input[0])).Attribute.Single(a => a.Name == "value").T;
             var scale = exported.Graph.Initializer.Single(t => t.Name == node.Input[1]);
             long count = codes.Dims.Aggregate(1L, (a, b) => a * b);
             var values = OnnxTensorConversion.Unpack(codes.RawData.ToByteArray(), count, 4, signed: true);

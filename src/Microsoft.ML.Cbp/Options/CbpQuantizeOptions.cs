@@ -127,7 +127,11 @@ public sealed class CbpQuantizeOptions
     /// <summary>Score on the CPU when the GPU cannot be used. Default null: the MLContext's FallbackToCpu.</summary>
     public bool? FallbackToCpu { get; set; }
 
-    /// <summary>How <see cref="CbpQuantizeTransformer.SaveOnnx"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.</summary>
+    /// <summary>
+    /// How <see cref="CbpQuantizeTransformer.SaveOnnx"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.
+    /// Every storage gives a file that ONNX Runtime and ML.NET's ApplyOnnxModel both load (codes in Constant nodes decoded
+    /// by Cast and Mul).
+    /// </summary>
     public WeightStorage WeightStorage { get; set; } = WeightStorage.Int4;
 
     /// <summary>
