@@ -28,7 +28,7 @@ public sealed class OnnxModelErrorTests
         var e = Assert.ThrowsExactly<NotSupportedException>(() => new OnnxGraphModule(model));
         StringAssert.Contains(e.Message, "'einsum1'");
         StringAssert.Contains(e.Message, "op Einsum");
-        StringAssert.Contains(e.Message, "BatchNormalization, Clip, Concat");
+        StringAssert.Contains(e.Message, "BatchNormalization, Cast, Clip, Concat");
     }
 
     [TestMethod]
