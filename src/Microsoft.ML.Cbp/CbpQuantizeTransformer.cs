@@ -153,10 +153,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         var chain = ScoringOutput.PerRowChain(perRow, featureColumn, result.LabelValues, gpuDeviceId, fallbackToCpu, out string modelFile);
         try
         {
-            // The compact file decodes its codes with Cast and Mul on Constant nodes: ONNX Runtime and ML.NET's
-            // ApplyOnnxModel both read it (ML.NET refuses INT4 and INT2 initializers, so DequantizeLinear of one).
-            var compact = OnnxModelFile.ToBytes(ScoringGraph.DecodeWithCastAndMul(result.Compact));
-            var transformer = FromPerRow(perRow, chain, featureColumn, compact, gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
+            var transformer = FromPerRow(perRow, chain, featureColumn, OnnxModelFile.ToBytes(result.Compact), gpuDeviceId, fallbackToCpu, batchSize, result.Report, log);
             transformer._temporaryModelFile = modelFile;
             return transformer;
         }

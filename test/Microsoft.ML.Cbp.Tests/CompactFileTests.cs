@@ -68,6 +68,7 @@ public sealed class CompactFileTests
 
             // Compact: the constrained layer's codes take 1/8 (Int4), 1/16 (Int2) or 1/4 (Int8) of its float bytes, plus its scale.
             var report = transformer.TrainingReport!;
+            Assert.AreEqual(new FileInfo(path).Length, report.CompactModelBytes, "the report gives the size of the file SaveOnnx writes");
             long floatBytes = report.WeightLayers.Single(l => l.State == CbpWeightLayerState.Constrained).Weights * 4;
             var codes = saved.Graph.Node.Where(n => n.OpType == "Constant").Select(n => n.Attribute.Single(a => a.Name == "value").T).Single(t => t.Dims.Count == 2);
             double ratio = codes.RawData.Length / (double)floatBytes;

@@ -140,7 +140,9 @@ internal static class QuantizationTraining
             .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), options.Constraint, p.Scale.cpu().data<float>().ToArray()))
             .ToList();
         module.to(CPU);
-        var compact = QuantizedOnnxExporter.Export(module, constrained, options.WeightStorage);
+        // The form SaveOnnx writes: codes in Constant nodes decoded by Cast and Mul, which ML.NET's ApplyOnnxModel reads
+        // as well as ONNX Runtime (ML.NET refuses the INT4 and INT2 initializers a DequantizeLinear form needs).
+        var compact = ScoringGraph.DecodeWithCastAndMul(QuantizedOnnxExporter.Export(module, constrained, options.WeightStorage));
         var floatModel = QuantizedOnnxExporter.Export(module, Array.Empty<QuantizedInitializer>(), WeightStorage.Float32);
         DeclareRowShape(compact, module.Input.Name, rowShape);
 
