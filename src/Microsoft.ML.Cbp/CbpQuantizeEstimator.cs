@@ -68,7 +68,7 @@ public sealed class CbpQuantizeEstimator : IEstimator<CbpQuantizeTransformer>
             OnnxScoringSession.RequireCuda(gpu);
         }
         var result = QuantizationPipeline.Fit(_options, input, seed, Progress);
-        channel?.Info(MessageSensitivity.None, $"Constrained {result.Report.ConstrainedLayers.Count} of {result.Report.WeightLayers.Count} weight layers ({result.Report.Constraint}); float: {string.Join(", ", result.Report.WeightLayers.Where(l => l.State != CbpWeightLayerState.Constrained).Select(l => $"{l.Name} ({l.State})"))}; compact model {result.Report.CompactModelBytes:N0} bytes versus {result.Report.FloatModelBytes:N0} float.");
+        channel?.Info(MessageSensitivity.None, $"Constrained {result.Report.ConstrainedLayers.Count} of {result.Report.WeightLayers.Count} weight layers ({result.Report.Constraint}); float: {(result.Report.WeightLayers.Any(l => l.State != CbpWeightLayerState.Constrained) ? string.Join(", ", result.Report.WeightLayers.Where(l => l.State != CbpWeightLayerState.Constrained).Select(l => $"{l.Name} ({l.State})")) : "none")}; compact model {result.Report.CompactModelBytes:N0} bytes versus {result.Report.FloatModelBytes:N0} float.");
         var transformer = CbpQuantizeTransformer.Create(
             result,
             _options.FeatureColumnName,

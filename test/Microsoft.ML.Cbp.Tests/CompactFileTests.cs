@@ -66,6 +66,14 @@ public sealed class CompactFileTests
                 }
             }
 
+            // Loaded back as a network, the decoded weight is fixed: its scale does not become a free parameter.
+            using (var module = new OnnxGraphModule(saved))
+            {
+                var scaleNames = saved.Graph.Node.Where(n => n.OpType == "Mul" && n.Input[0].EndsWith("_cbp_float", StringComparison.Ordinal)).Select(n => module.MemberName(n.Input[1])).ToHashSet();
+                Assert.AreEqual(1, scaleNames.Count);
+                Assert.IsFalse(module.named_parameters().Any(p => scaleNames.Contains(p.name)), "the scale of stored codes is not trained");
+            }
+
             // Compact: the constrained layer's codes take 1/8 (Int4), 1/16 (Int2) or 1/4 (Int8) of its float bytes, plus its scale.
             var report = transformer.TrainingReport!;
             Assert.AreEqual(new FileInfo(path).Length, report.CompactModelBytes, "the report gives the size of the file SaveOnnx writes");

@@ -7,7 +7,7 @@ using Onnx;
 namespace Microsoft.ML.Cbp.Pipeline;
 
 /// <summary>What a Fit produced: the compact network, the names its scoring head needs, the report, and the head's task and key values.</summary>
-/// <param name="Compact">The compact ONNX network (codes with DequantizeLinear).</param>
+/// <param name="Compact">The compact ONNX network (codes in Constant nodes decoded by Cast and Mul), as SaveOnnx writes it.</param>
 /// <param name="InputName">Its data input.</param>
 /// <param name="OutputName">Its output (logits or value).</param>
 /// <param name="Outputs">Values per row of the output.</param>

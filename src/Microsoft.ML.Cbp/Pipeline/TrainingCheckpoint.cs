@@ -233,7 +233,8 @@ internal sealed class TrainingCheckpoint : IDisposable
     }
 
     /// <summary>The checkpoint format's version (see the remarks of this class).</summary>
-    private const int FormatVersion = 1;
+    // 2: weights behind weight-only ops (Transpose -> MatMul) became parameters, which shifts the saved parameter order.
+    private const int FormatVersion = 2;
 
     private static string TypeName(ScalarType type) => type switch
     {

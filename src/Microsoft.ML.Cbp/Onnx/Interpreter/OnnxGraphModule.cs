@@ -367,7 +367,11 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         var producers = WeightChains.Producers(graph);
         foreach (var node in graph.Node)
         {
-            if (TrainableInputs.TryGetValue(node.OpType, out var positions))
+            // The decode of stored codes (Mul of Cast(Constant codes) by the layer's scale, as SaveOnnx writes it) is a
+            // fixed weight: its scale is not trained apart from its codes.
+            bool decode = node.OpType == "Mul" && node.Input.Any(i => producers.TryGetValue(i, out var cast) && cast.OpType == "Cast"
+                && cast.Input.Count > 0 && producers.TryGetValue(cast.Input[0], out var constant) && constant.OpType == "Constant");
+            if (!decode && TrainableInputs.TryGetValue(node.OpType, out var positions))
             {
                 foreach (int p in positions.Where(p => p < node.Input.Count))
                 {
