@@ -32,6 +32,18 @@ public sealed class OnnxModelErrorTests
     }
 
     [TestMethod]
+    public void ACastToAnUnsupportedTypeOrWithoutItsTargetNamesTheNode()
+    {
+        foreach (var attributes in new[] { new[] { Create("to", 8L) }, Array.Empty<global::Onnx.AttributeProto>() })
+        {
+            var model = OnnxTestHelpers.Model(new long[] { 4 }, (b, x) => b.Node("Cast", new[] { x }, attributes));
+            var e = Assert.ThrowsExactly<NotSupportedException>(() => new OnnxGraphModule(model));
+            StringAssert.Contains(e.Message, "node 'cast1' (op Cast)");
+            StringAssert.Contains(e.Message, $"casting to ONNX type {(attributes.Length == 0 ? 0 : 8)} is not supported");
+        }
+    }
+
+    [TestMethod]
     public void EveryUnsupportedOpIsNamedAtOnceWithItsNodeCount()
     {
         var model = OnnxTestHelpers.Model(new long[] { 4 }, (b, x) => b.Node("Relu", new[] { b.Node("Einsum", new[] { b.Node("Einsum", new[] { b.Node("Trilu", new[] { x }) }) }) }));
