@@ -13,13 +13,13 @@ namespace Microsoft.ML.Cbp.Tests;
 [TestClass]
 public sealed class OnnxOpParityTests
 {
-    private static string Weight(OnnxGraphBuilder b, string name, long[] shape, int seed)
+    internal static string Weight(OnnxGraphBuilder b, string name, long[] shape, int seed)
     {
         using var g = new Generator((ulong)seed);
         return b.Initializer(name, randn(shape, generator: g));
     }
 
-    private static string Ints(OnnxGraphBuilder b, string name, params long[] values)
+    internal static string Ints(OnnxGraphBuilder b, string name, params long[] values)
     {
         using var scope = NewDisposeScope();
         // An int64 initializer through the float path would change its type; build it directly.
@@ -31,7 +31,7 @@ public sealed class OnnxOpParityTests
         });
     }
 
-    private static void Check(string what, long[] rowShape, Func<OnnxGraphBuilder, string, string> body, int opset = 21, long batch = 3)
+    internal static void Check(string what, long[] rowShape, Func<OnnxGraphBuilder, string, string> body, int opset = 21, long batch = 3)
     {
         var model = OnnxTestHelpers.Model(rowShape, body, opset);
         long[] shape = new[] { batch }.Concat(rowShape).ToArray();

@@ -69,7 +69,8 @@ internal static class ScalarArithmetic
     /// </summary>
     public static Tensor Plus(this Tensor a, Tensor b)
     {
-        using var one = 1.0.ToScalar();
+        // libtorch refuses a floating alpha when both operands are integers (shape arithmetic in ONNX graphs).
+        using var one = torch.is_integral(a.dtype) && torch.is_integral(b.dtype) ? 1L.ToScalar() : 1.0.ToScalar();
         return a.add(b, one);
     }
 

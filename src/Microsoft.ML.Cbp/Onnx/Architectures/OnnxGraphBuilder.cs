@@ -55,15 +55,24 @@ internal sealed class OnnxGraphBuilder : IDisposable
     /// <param name="inputs">Input names.</param>
     /// <param name="attributes">Attributes.</param>
     /// <returns>The output name.</returns>
-    public string Node(string opType, string[] inputs, params AttributeProto[] attributes)
+    public string Node(string opType, string[] inputs, params AttributeProto[] attributes) => Node(opType, inputs, 1, attributes)[0];
+
+    /// <summary>Adds a node with <paramref name="outputs"/> outputs (Split), named after the node and their position.</summary>
+    /// <param name="opType">ONNX op type.</param>
+    /// <param name="inputs">Input names.</param>
+    /// <param name="outputs">How many outputs.</param>
+    /// <param name="attributes">Attributes.</param>
+    /// <returns>The output names.</returns>
+    public string[] Node(string opType, string[] inputs, int outputs, params AttributeProto[] attributes)
     {
         string name = Name(opType.ToLowerInvariant());
         var node = new NodeProto { OpType = opType, Name = name };
         node.Input.AddRange(inputs);
-        node.Output.Add(name);
+        var names = Enumerable.Range(0, outputs).Select(i => i == 0 ? name : $"{name}:{i}").ToArray();
+        node.Output.AddRange(names);
         node.Attribute.AddRange(attributes);
         _graph.Node.Add(node);
-        return name;
+        return names;
     }
 
     /// <summary>A convolution (He-normal weights, fan-out), optional bias.</summary>

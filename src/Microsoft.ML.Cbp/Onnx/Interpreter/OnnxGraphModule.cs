@@ -270,7 +270,7 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     private static readonly HashSet<string> FloatOnlyOps = new(StringComparer.Ordinal)
     {
         "Conv", "Gemm", "MatMul", "BatchNormalization", "Softmax", "LogSoftmax", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
-        "HardSwish", "AveragePool", "MaxPool", "GlobalAveragePool",
+        "HardSwish", "AveragePool", "MaxPool", "GlobalAveragePool", "LayerNormalization", "Sqrt", "Erf", "Exp", "Log", "Reciprocal",
     };
 
     /// <summary>Refuses repeated initializer names and tensors produced twice (ONNX graphs are single-assignment).</summary>

@@ -28,6 +28,9 @@ internal static class OnnxOpRegistry
         ShapeOps.Register(ops);
         ReductionOps.Register(ops);
         QuantizationOps.Register(ops);
+        MathOps.Register(ops);
+        SliceOps.Register(ops);
+        GeneratorOps.Register(ops);
         return ops;
     }
 }

@@ -1,10 +1,11 @@
 using System.Collections.Generic;
+using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Onnx.Ops;
 
-/// <summary>BatchNormalization in evaluation mode (running statistics) and training mode (batch statistics).</summary>
+/// <summary>BatchNormalization in evaluation mode (running statistics) and training mode (batch statistics); LayerNormalization.</summary>
 internal static class NormalizationOps
 {
     public static void Register(IDictionary<string, OnnxOpImplementation> ops)
@@ -26,6 +27,23 @@ internal static class NormalizationOps
             // In training the running statistics (module buffers) are updated in place; the batch statistics normalise.
             var y = nn.functional.batch_norm(x, mean, variance, scale, bias, c.Training, c.BatchNormMomentum ?? (1 - momentum), epsilon);
             return new[] { y };
+        };
+        ops["LayerNormalization"] = c =>
+        {
+            // Normalises over the axes from 'axis' to the last; Scale and B broadcast to the normalised shape.
+            var x = c.Input(0);
+            long axis = c.Axis(c.Int("axis", -1), x.dim());
+            double epsilon = c.Float("epsilon", 1e-5f);
+            var dims = Enumerable.Range((int)axis, (int)(x.dim() - axis)).Select(d => (long)d).ToArray();
+            var mean = x.mean(dims, keepdim: true);
+            var centred = x - mean;
+            var inverseStd = centred.square().mean(dims, keepdim: true).add(epsilon).rsqrt();
+            var y = centred * inverseStd * c.Input(1);
+            if (c.OptionalInput(2) is { } bias)
+            {
+                y = y + bias;
+            }
+            return new[] { y, mean, inverseStd };
         };
     }
 }

@@ -5,29 +5,33 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Onnx.Ops;
 
-/// <summary>ReduceMean, Softmax and LogSoftmax (with the opset-13 change of Softmax semantics).</summary>
+/// <summary>ReduceMean, ReduceSum, ReduceMax, Softmax and LogSoftmax (with the opset-13 change of Softmax semantics).</summary>
 internal static class ReductionOps
 {
     public static void Register(IDictionary<string, OnnxOpImplementation> ops)
     {
-        ops["ReduceMean"] = c =>
-        {
-            var x = c.Input(0);
-            // Opset 18 moved axes from an attribute to an optional input.
-            long[]? axes = c.IntsFromInputOrAttribute(1, "axes");
-            bool keep = c.Int("keepdims", 1) != 0;
-            if (axes is null || axes.Length == 0)
-            {
-                if (c.Int("noop_with_empty_axes", 0) != 0)
-                {
-                    return new[] { x.alias() };
-                }
-                axes = Enumerable.Range(0, (int)x.dim()).Select(a => (long)a).ToArray();
-            }
-            return new[] { x.mean(axes.Select(a => c.Axis(a, x.dim())).ToArray(), keepdim: keep) };
-        };
+        ops["ReduceMean"] = c => new[] { Reduce(c, (x, axes, keep) => x.mean(axes, keepdim: keep)) };
+        ops["ReduceSum"] = c => new[] { Reduce(c, (x, axes, keep) => x.sum(axes, keepdim: keep)) };
+        ops["ReduceMax"] = c => new[] { Reduce(c, (x, axes, keep) => x.amax(axes, keepdim: keep)) };
         ops["Softmax"] = c => new[] { Normalise(c, log: false) };
         ops["LogSoftmax"] = c => new[] { Normalise(c, log: true) };
+    }
+
+    private static Tensor Reduce(OnnxOpContext c, System.Func<Tensor, long[], bool, Tensor> reduce)
+    {
+        var x = c.Input(0);
+        // ReduceSum (opset 13) and the others (opset 18) moved axes from an attribute to an optional input.
+        long[]? axes = c.IntsFromInputOrAttribute(1, "axes");
+        bool keep = c.Int("keepdims", 1) != 0;
+        if (axes is null || axes.Length == 0)
+        {
+            if (c.Int("noop_with_empty_axes", 0) != 0)
+            {
+                return x.alias();
+            }
+            axes = Enumerable.Range(0, (int)x.dim()).Select(a => (long)a).ToArray();
+        }
+        return reduce(x, axes.Select(a => c.Axis(a, x.dim())).Distinct().ToArray(), keep);
     }
 
     private static Tensor Normalise(OnnxOpContext c, bool log)
