@@ -181,6 +181,15 @@ public sealed class CbpQuantizeOptions
     public bool SkipRowsWithNonFiniteFeatures { get; set; }
 
     /// <summary>
+    /// Before training a pretrained multiclass model, check that its output order is the label column's key order: the
+    /// untouched model scores at least 1,000 rows sampled across the training data (20 per class when that is more), and
+    /// when relabelling its outputs would match the labels 10 points more often than the key order (on rows the relabelling
+    /// was not fitted on), Fit fails with a message on how to map the label (MapValueToKey with keyOrdinality ByValue, or
+    /// keyData). Default true. Set false when the new order is intended and the network is to relearn its classes.
+    /// </summary>
+    public bool CheckLabelOrder { get; set; } = true;
+
+    /// <summary>
     /// A file in which Fit keeps a checkpoint of its complete state (network, latent weights, multipliers, schedule, optimiser
     /// state, data position, random state), written atomically after every pre-training epoch and every CBP schedule epoch.
     /// A Fit that finds a checkpoint of the same Fit (same options, data size and initial network) at this path resumes from

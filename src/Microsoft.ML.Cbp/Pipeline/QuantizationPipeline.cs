@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Microsoft.ML.Cbp.Data;
 using Microsoft.ML.Cbp.Scoring;
 using Microsoft.ML.Cbp.Training;
@@ -53,7 +54,8 @@ internal static class QuantizationPipeline
         var label = input.Schema[options.LabelColumnName];
         var task = ScoringOutput.TaskFor(label.Type);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
-        var trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), seed, progress);
+        var classNames = labelValues?.Cast<object?>().Select(v => v?.ToString() ?? "").ToArray();
+        var trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), classNames, seed, progress);
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
     }
 }

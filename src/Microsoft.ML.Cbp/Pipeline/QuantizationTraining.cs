@@ -28,7 +28,8 @@ internal static class QuantizationTraining
     /// <summary>The trained network as a compact ONNX model, with the names the scoring head needs.</summary>
     internal sealed record Result(ModelProto Compact, string InputName, string OutputName, int Outputs, long[] RowShape, CbpTrainingReport Report);
 
-    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, ScoringTask task, TensorProto? labelValues, long seed, Action<CbpProgressReport> progress)
+    public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, ScoringTask task, TensorProto? labelValues,
+        IReadOnlyList<string>? classNames, long seed, Action<CbpProgressReport> progress)
     {
         var clock = Stopwatch.StartNew();
         var device = ChooseDevice(options.TrainingDevice);
@@ -41,6 +42,10 @@ internal static class QuantizationTraining
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
         CheckOnnxRuntimeScores(module, rowShape, task, outputs, labelValues);
+        if (task == ScoringTask.Multiclass && options.CheckLabelOrder && (options.PretrainedModelPath is not null || options.PretrainedModelBytes is not null))
+        {
+            LabelOrderGuard.Check(module, rowShape, train, classNames, options);
+        }
         module.to(device);
 
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single

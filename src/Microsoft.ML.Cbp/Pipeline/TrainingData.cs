@@ -125,6 +125,11 @@ internal sealed class TrainingData : IDisposable
         return _stream;
     }
 
+    /// <summary>At least <paramref name="count"/> labelled rows spread across the data (all when fewer), with finite features, as class indices.</summary>
+    /// <param name="count">Rows wanted.</param>
+    public (float[] Features, long[] Classes, int Rows) SampleClasses(int count) =>
+        DataViewSampler.SampleClasses(_data, _options.FeatureColumnName, _options.LabelColumnName, ExpectedRows, count, _options.CancellationToken);
+
     /// <summary>The default shuffle pool: 1,000 rows (ML.NET's ShuffleRows default), fewer when that would exceed 256 MiB, at least 2.</summary>
     /// <param name="width">Floats per row.</param>
     public static int DefaultShufflePoolRows(int width) => (int)Math.Clamp((256L << 20) / (4L * width), 2, 1_000);
