@@ -9,7 +9,8 @@ need Python: they read the reduced-width files this script commits.
   /usr/bin/python3 build/make-zoo-models.py full      # artifacts/zoo (the coverage benchmark; not committed)
 
 Every family is exported at opsets 13 and 17 with a dynamic batch axis, random weights (torch's default
-initialisation, seed 0) and random batch-norm running statistics, so the normalisation is exercised.
+initialisation, seed 0), random batch-norm running statistics (so the normalisation is exercised) and no weight
+left at zero (ViT's head) or near it (ConvNeXt's layer scale), so parity checks see every layer.
 
 Reduced width: the same torchvision classes with every channel count divided by DIVISOR (and group counts
 kept consistent), fewer blocks per stage where a family has them as a parameter, 10 classes and a smaller
@@ -106,6 +107,16 @@ FAMILIES = {
 }
 
 
+def randomise_zero_inits(model):
+    """torchvision starts some weights at zero (ViT's head) or near it (ConvNeXt's layer scale), which would make parity trivial."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_scale" in name:
+                p.uniform_(0.05, 0.2)
+            elif p.dim() >= 2 and not p.any():
+                p.normal_(0, 0.02)
+
+
 def randomise_batch_norm(model):
     for m in model.modules():
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
@@ -118,6 +129,7 @@ def export(name, make, side, directory, divisor=None):
     with divided_channels(divisor) if divisor else contextlib.nullcontext():
         model = make()
     randomise_batch_norm(model)
+    randomise_zero_inits(model)
     model.eval()
     x = torch.randn(2, 3, side, side)
     with torch.no_grad():

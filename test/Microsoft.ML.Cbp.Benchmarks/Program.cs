@@ -38,6 +38,11 @@ internal static class Program
                 (failures.Count == 0 ? "No mutant let another exception out or ended the process.\n" : "Failures:\n\n" + string.Join("\n", failures.Select(f => "- " + f)) + "\n"));
             return failures.Count == 0 ? 0 : 1;
         }
+        if (suite == "zoo")
+        {
+            Write(Path.Combine(folder, "zoo-coverage.md"), ZooCoverageBenchmark.Run(quick, FindRepoRoot(), ("bash build/bench.sh " + string.Join(" ", args)).Trim(), ArgValue(args, "--models")));
+            return 0;
+        }
         if (suite == "streaming-child")
         {
             return StreamingBenchmark.ChildMain(args);

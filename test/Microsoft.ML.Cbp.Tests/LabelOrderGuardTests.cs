@@ -127,11 +127,20 @@ public sealed class LabelOrderGuardTests
         // 5,000 rows sorted by class: a sample of the first rows would see class 0 only.
         var rows = Enumerable.Range(0, 5000).Select(i => new Row { Label = (uint)(i / 500), Features = new[] { (float)i, 1f } }).ToList();
         var data = ml.Data.LoadFromEnumerable(rows);
-        var (features, classes, count) = DataViewSampler.SampleClasses(data, "Features", "Label", 5000, 1000);
+        var features = new List<float>();
+        var classes = new List<long>();
+        var batches = new List<int>();
+        long count = DataViewSampler.SampleClasses(data, "Features", "Label", 5000, 1000, 256, (f, c, n) =>
+        {
+            features.AddRange(f.Take(2 * n));
+            classes.AddRange(c.Take(n));
+            batches.Add(n);
+        });
         Assert.AreEqual(1000, count, "every 5th row");
+        CollectionAssert.AreEqual(new[] { 256, 256, 256, 232 }, batches, "handed over in batches of 256");
         CollectionAssert.AreEqual(Enumerable.Range(0, 10).Select(i => (long)i).ToArray(), classes.Distinct().Order().ToArray());
-        Assert.AreEqual(4995f, features[2 * 999], "the last sampled row is row 4,995");
-        Assert.AreEqual(5000, DataViewSampler.SampleClasses(ml.Data.TakeRows(data, 5000), "Features", "Label", 5000, 6000).Rows, "fewer rows than wanted: all of them");
+        CollectionAssert.AreEqual(Enumerable.Range(0, 1000).Select(i => 5f * i).ToArray(), features.Where((_, i) => i % 2 == 0).ToArray(), "rows 0, 5, ..., 4,995");
+        Assert.AreEqual(5000, DataViewSampler.SampleClasses(data, "Features", "Label", 5000, 6000, 256, (_, _, _) => { }), "fewer rows than wanted: all of them");
     }
 
     private sealed class ClassName

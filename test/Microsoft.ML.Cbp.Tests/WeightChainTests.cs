@@ -59,6 +59,9 @@ public sealed class WeightChainTests
             PretrainedModelBytes = OnnxModelFile.ToBytes(TransposedLinears()),
             Constraint = WeightConstraint.Ternary,
             PretrainEpochs = 3,
+            // Random weights stand in for a pretrained model: on this one-hot data they may separate the classes in
+            // another order, which the label-order guard would rightly refuse; this test is about the weights.
+            CheckLabelOrder = false,
             Epochs = 4,
             BatchSize = 32,
             TrainingDevice = CbpTrainingDevice.Cpu,

@@ -77,6 +77,11 @@ public sealed class ZooOpParityTests
         Check("split attribute (11)", Row, (b, x) => Join(b, b.Node("Split", new[] { x }, 2, Create("axis", 3L), Create("split", new long[] { 3, 1 }))), opset: 11);
         Check("split even (13)", Row, (b, x) => Join(b, b.Node("Split", new[] { x }, 2, Create("axis", 3L))), opset: 13);
         Check("split num_outputs, uneven (18)", new long[] { 2, 3, 5 }, (b, x) => Join(b, b.Node("Split", new[] { x }, 2, Create("axis", 3L), Create("num_outputs", 2L))), opset: 18);
+        Check("split num_outputs 3 of 5 (18)", new long[] { 2, 3, 5 }, (b, x) =>
+        {
+            var parts = b.Node("Split", new[] { x }, 3, Create("axis", 3L), Create("num_outputs", 3L));
+            return b.Node("Concat", new[] { parts[2], parts[0], b.Node("Neg", new[] { parts[1] }) }, Create("axis", 3L));
+        }, opset: 18);
     }
 
     [TestMethod]
@@ -86,6 +91,8 @@ public sealed class ZooOpParityTests
         Check("Expand with the batch from Shape", Row, (b, x) => b.Node("Mul", new[] { x, b.Node("Expand", new[] { Weight(b, "w", new long[] { 1, 3, 1 }, 6), b.Node("Shape", new[] { x }) }) }));
         Check("ConstantOfShape of Shape", Row, (b, x) => b.Node("Mul", new[] { x, b.Node("ConstantOfShape", new[] { b.Node("Shape", new[] { x }) },
             new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = OnnxTensorConversion.FromFloat("v", new long[] { 1 }, new[] { 2.5f }) }) }));
+        Check("ConstantOfShape of an empty shape (a scalar)", Row, (b, x) => b.Node("Mul", new[] { x, b.Node("ConstantOfShape", new[] { Ints(b, "shape") },
+            new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = OnnxTensorConversion.FromFloat("v", new long[] { 1 }, new[] { -1.5f }) }) }));
         Check("ConstantOfShape default (zeros)", Row, (b, x) => b.Node("Add", new[] { x, b.Node("ConstantOfShape", new[] { Ints(b, "shape", 3, 4) }) }));
         Check("Range int64 to float", Row, (b, x) => b.Node("Add", new[] { x, ToFloat(b, b.Node("Range", new[] { Scalar(b, 0), Scalar(b, 8), Scalar(b, 2) })) }));
         Check("Range float, negative delta", Row, (b, x) => b.Node("Add", new[] { x, b.Node("Range", new[] { Float(b, 1f), Float(b, -1f), Float(b, -0.5f) }) }));
@@ -105,6 +112,18 @@ public sealed class ZooOpParityTests
         Check("LayerNormalization axis 1, no bias", Row, (b, x) => b.Node("LayerNormalization", new[] { x, Weight(b, "s", new long[] { 2, 3, 4 }, 1) }, Create("axis", 1L)), opset: 17);
         Check("ReduceSum axes input (13)", Row, (b, x) => b.Node("ReduceSum", new[] { x, Ints(b, "axes", 1, -1) }, Create("keepdims", 0L)), opset: 13);
         Check("ReduceSum axes attribute (11)", Row, (b, x) => b.Node("ReduceSum", new[] { x }, Create("axes", new long[] { 2 })), opset: 11);
+        Check("ReduceSum without axes (all)", Row, (b, x) => b.Node("ReduceSum", new[] { x }), opset: 13);
+        Check("ReduceSum without axes, noop_with_empty_axes", Row, (b, x) => b.Node("ReduceSum", new[] { x }, Create("noop_with_empty_axes", 1L)), opset: 13);
+        Check("ReduceSum and Pow on int64", Row, (b, x) =>
+        {
+            string integers = b.Node("Cast", new[] { b.Node("Mul", new[] { x, Float(b, 3f) }) }, Create("to", 7L));
+            return ToFloat(b, b.Node("ReduceSum", new[] { b.Node("Pow", new[] { integers, Scalar(b, 2) }), Ints(b, "axes", -1) }));
+        }, opset: 13);
+        Check("LayerNormalization Mean and InvStdDev outputs", Row, (b, x) =>
+        {
+            var outputs = b.Node("LayerNormalization", new[] { x, Weight(b, "s", new long[] { 4 }, 1) }, 3, Create("axis", 2L));
+            return b.Node("Add", new[] { b.Node("Add", new[] { outputs[0], outputs[1] }), outputs[2] });
+        }, opset: 17);
         Check("ReduceMax axes input (18)", Row, (b, x) => b.Node("ReduceMax", new[] { x, Ints(b, "axes", 3) }), opset: 18);
         Check("ReduceMax axes attribute (13)", Row, (b, x) => b.Node("ReduceMax", new[] { x }, Create("axes", new long[] { 1 }), Create("keepdims", 0L)), opset: 13);
     }

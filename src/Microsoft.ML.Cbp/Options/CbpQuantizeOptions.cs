@@ -182,9 +182,9 @@ public sealed class CbpQuantizeOptions
 
     /// <summary>
     /// Before training a pretrained multiclass model, check that its output order is the label column's key order: the
-    /// untouched model scores at least 1,000 rows sampled across the training data (20 per class when that is more), and
-    /// when relabelling its outputs would match the labels 10 points more often than the key order (on rows the relabelling
-    /// was not fitted on), Fit fails with a message on how to map the label (MapValueToKey with keyOrdinality ByValue, or
+    /// untouched model scores at least 1,000 rows sampled across the training data (20 per class when that is more, up to
+    /// 10,000), and when relabelling its outputs would match the labels 10 points more often than the key order and than
+    /// always guessing the most frequent class (on rows the relabelling was not fitted on), Fit fails with a message on how to map the label (MapValueToKey with keyOrdinality ByValue, or
     /// keyData). Default true. Set false when the new order is intended and the network is to relearn its classes.
     /// </summary>
     public bool CheckLabelOrder { get; set; } = true;

@@ -16,10 +16,16 @@ namespace Microsoft.ML.Cbp.Pipeline;
 /// </summary>
 internal static class LabelOrderGuard
 {
-    /// <summary>Rows scored at least (all rows when the data has fewer): 1,000, or 20 per class when that is more.</summary>
+    /// <summary>Rows scored at least (all rows when the data has fewer): 1,000.</summary>
     public const int MinimumSampleRows = 1_000;
 
-    /// <summary>The accuracy gain of the relabelling over the key order, on the held-out half, at which Fit fails: 10 points.</summary>
+    /// <summary>Rows scored at most: 20 per class are scored when that is more than 1,000, up to 10,000 (a 1,000-class model).</summary>
+    public const int MaximumSampleRows = 10_000;
+
+    /// <summary>
+    /// The accuracy gain at which Fit fails: the relabelling must beat both the key order and the best constant guess
+    /// (the held-out half's most frequent class) by 10 points.
+    /// </summary>
     public const double MaximumGain = 0.10;
 
     /// <summary>
@@ -31,21 +37,40 @@ internal static class LabelOrderGuard
     private const int ScoringBatchRows = 256;
 
     /// <summary>Scores the sample with the untouched <paramref name="module"/> and throws when the key order is not the model's class order.</summary>
-    /// <param name="module">The pretrained network, before any training.</param>
+    /// <param name="module">The pretrained network, before any training, on the training device.</param>
     /// <param name="rowShape">How the network sees one row.</param>
     /// <param name="train">The training data.</param>
     /// <param name="classNames">The label's key values in key order (for the message), or null.</param>
     /// <param name="options">The Fit's options (column names, cancellation).</param>
-    /// <exception cref="ArgumentException">The best relabelling beats the key order by <see cref="MaximumGain"/> or more.</exception>
+    /// <exception cref="ArgumentException">The best relabelling beats the key order and the best constant guess by <see cref="MaximumGain"/> or more.</exception>
     public static void Check(OnnxGraphModule module, long[] rowShape, TrainingData train, IReadOnlyList<string>? classNames, CbpQuantizeOptions options)
     {
         int classes = train.ClassCount;
-        var (features, labels, rows) = train.SampleClasses(Math.Max(MinimumSampleRows, 20 * classes));
+        var labels = new List<long>();
+        var predictions = new List<long>();
+        var device = module.parameters().FirstOrDefault()?.device ?? CPU;
+        module.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            train.SampleClasses(Math.Clamp(20 * classes, MinimumSampleRows, MaximumSampleRows), ScoringBatchRows, (features, batchLabels, count) =>
+            {
+                using var scope = NewDisposeScope();
+                var batch = tensor(features, new long[] { ScoringBatchRows }.Concat(rowShape).ToArray()).narrow(0, 0, count).to(device);
+                using var predicted = module.forward(batch).reshape(count, -1).argmax(1).cpu();
+                predictions.AddRange(predicted.data<long>().ToArray());
+                labels.AddRange(batchLabels.Take(count));
+            });
+        }
+        finally
+        {
+            module.train();
+        }
+        int rows = labels.Count;
         if (rows < 2)
         {
             return;
         }
-        var predictions = Predict(module, rowShape, features, rows);
         // Fit the relabelling (label -> predicted class) on the even rows; measure it against the key order on the odd rows.
         var counts = new long[classes, classes];
         for (int i = 0; i < rows; i += 2)
@@ -54,16 +79,20 @@ internal static class LabelOrderGuard
         }
         int[] assignment = BestAssignment.Maximise(counts);
         int heldOut = 0, keyOrder = 0, relabelled = 0, onlyRelabelled = 0, onlyKeyOrder = 0;
+        var frequency = new int[classes];
         for (int i = 1; i < rows; i += 2)
         {
             bool a = predictions[i] == labels[i], b = predictions[i] == assignment[labels[i]];
             heldOut++;
+            frequency[labels[i]]++;
             keyOrder += a ? 1 : 0;
             relabelled += b ? 1 : 0;
             onlyRelabelled += b && !a ? 1 : 0;
             onlyKeyOrder += a && !b ? 1 : 0;
         }
-        double gain = (relabelled - keyOrder) / (double)heldOut;
+        // A model that always predicts one class "gains" from a relabelling onto the most frequent label: not a permutation.
+        int baseline = Math.Max(keyOrder, frequency.Max());
+        double gain = (relabelled - baseline) / (double)heldOut;
         int discordant = onlyRelabelled + onlyKeyOrder;
         double z = discordant == 0 ? 0 : (onlyRelabelled - onlyKeyOrder) / Math.Sqrt(discordant);
         if (gain < MaximumGain || z < MinimumZ)
@@ -82,29 +111,5 @@ internal static class LabelOrderGuard
             "use MapValueToKey(..., keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue) when the model's outputs are the sorted label values, or pass keyData " +
             "with the label values in the model's output order. If the new order is intended (the network is to relearn its classes), set CheckLabelOrder = false.",
             nameof(options));
-    }
-
-    private static long[] Predict(OnnxGraphModule module, long[] rowShape, float[] features, int rows)
-    {
-        int width = features.Length / rows;
-        var predictions = new long[rows];
-        module.eval();
-        try
-        {
-            using var noGrad = no_grad();
-            for (int start = 0; start < rows; start += ScoringBatchRows)
-            {
-                using var scope = NewDisposeScope();
-                int count = Math.Min(ScoringBatchRows, rows - start);
-                var batch = tensor(features.AsSpan(start * width, count * width).ToArray(), new long[] { count }.Concat(rowShape).ToArray());
-                var output = module.forward(batch).reshape(count, -1);
-                output.argmax(1).data<long>().CopyTo(predictions.AsSpan(start, count));
-            }
-        }
-        finally
-        {
-            module.train();
-        }
-        return predictions;
     }
 }

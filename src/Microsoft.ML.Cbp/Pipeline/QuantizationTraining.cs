@@ -42,11 +42,11 @@ internal static class QuantizationTraining
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
         CheckOnnxRuntimeScores(module, rowShape, task, outputs, labelValues);
+        module.to(device);
         if (task == ScoringTask.Multiclass && options.CheckLabelOrder && (options.PretrainedModelPath is not null || options.PretrainedModelBytes is not null))
         {
             LabelOrderGuard.Check(module, rowShape, train, classNames, options);
         }
-        module.to(device);
 
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single
             ? (o, l) => nn.functional.mse_loss(o.reshape(-1), l)
@@ -210,6 +210,8 @@ internal static class QuantizationTraining
             var model = options.PretrainedModelBytes is { } bytes
                 ? OnnxModelFile.Parse(bytes, "PretrainedModelBytes")
                 : OnnxModelFile.Load(options.PretrainedModelPath!);
+            // An already-quantized model: its integer weights behind DequantizeLinear become float latent weights, once.
+            model = DequantizedWeights.Fold(model, out _);
             var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet();
             var input = model.Graph.Input.FirstOrDefault(i => !initializers.Contains(i.Name))
                 ?? throw new ArgumentException("The pretrained model has no data input.", nameof(options));

@@ -125,10 +125,13 @@ internal sealed class TrainingData : IDisposable
         return _stream;
     }
 
-    /// <summary>At least <paramref name="count"/> labelled rows spread across the data (all when fewer), with finite features, as class indices.</summary>
+    /// <summary>About <paramref name="count"/> labelled rows spread across the data (all when fewer), with finite features, as class indices, in batches.</summary>
     /// <param name="count">Rows wanted.</param>
-    public (float[] Features, long[] Classes, int Rows) SampleClasses(int count) =>
-        DataViewSampler.SampleClasses(_data, _options.FeatureColumnName, _options.LabelColumnName, ExpectedRows, count, _options.CancellationToken);
+    /// <param name="batchRows">Rows per batch.</param>
+    /// <param name="onBatch">Receives each batch's features, class indices and row count (arrays reused).</param>
+    /// <returns>The rows sampled.</returns>
+    public long SampleClasses(int count, int batchRows, Action<float[], long[], int> onBatch) =>
+        DataViewSampler.SampleClasses(_data, _options.FeatureColumnName, _options.LabelColumnName, ExpectedRows, count, batchRows, onBatch, _options.CancellationToken);
 
     /// <summary>The default shuffle pool: 1,000 rows (ML.NET's ShuffleRows default), fewer when that would exceed 256 MiB, at least 2.</summary>
     /// <param name="width">Floats per row.</param>

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -46,6 +47,6 @@ internal static class GeneratorOps
             throw c.Error("delta is 0; Range needs a non-zero step.");
         }
         long count = (long)System.Math.Max(System.Math.Ceiling((limit - start) / delta), 0);
-        return arange(count, float64, device: c.Input(0).device).mul_(delta).add_(start);
+        return arange(count, float64, device: c.Input(0).device).MulScalar_(delta).AddScalar_(start);
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Cbp.Constraints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,11 +38,11 @@ internal static class NormalizationOps
             var dims = Enumerable.Range((int)axis, (int)(x.dim() - axis)).Select(d => (long)d).ToArray();
             var mean = x.mean(dims, keepdim: true);
             var centred = x - mean;
-            var inverseStd = centred.square().mean(dims, keepdim: true).add(epsilon).rsqrt();
+            var inverseStd = centred.square().mean(dims, keepdim: true).AddScalar_(epsilon).rsqrt();
             var y = centred * inverseStd * c.Input(1);
             if (c.OptionalInput(2) is { } bias)
             {
-                y = y + bias;
+                y = y.Plus(bias);
             }
             return new[] { y, mean, inverseStd };
         };

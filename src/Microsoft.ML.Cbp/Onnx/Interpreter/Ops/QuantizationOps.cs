@@ -19,9 +19,9 @@ internal static class QuantizationOps
             {
                 throw c.Unsupported("blocked DequantizeLinear (block_size) is not supported.");
             }
-            var values = zeroPoint is null ? x.to(float32) : x.to(float32) - zeroPoint.to(float32);
             if (scale.numel() == 1)
             {
+                var values = zeroPoint is null ? x.to(float32) : x.to(float32) - zeroPoint.to(float32).reshape(System.Array.Empty<long>());
                 return new[] { values * scale.reshape(System.Array.Empty<long>()) };
             }
             // Per axis: the scale is 1-D along 'axis' (default 1).
@@ -32,7 +32,7 @@ internal static class QuantizationOps
             {
                 throw c.Error($"scale has {scale.numel()} values but axis {axis} of the input has {x.shape[axis]}.");
             }
-            var y = zeroPoint is null ? values * scale.reshape(shape) : (x.to(float32) - zeroPoint.to(float32).reshape(shape)) * scale.reshape(shape);
+            var y = (zeroPoint is null ? x.to(float32) : x.to(float32) - zeroPoint.to(float32).reshape(shape)) * scale.reshape(shape);
             return new[] { y };
         };
     }

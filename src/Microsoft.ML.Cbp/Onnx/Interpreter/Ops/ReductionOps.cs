@@ -11,7 +11,7 @@ internal static class ReductionOps
     public static void Register(IDictionary<string, OnnxOpImplementation> ops)
     {
         ops["ReduceMean"] = c => new[] { Reduce(c, (x, axes, keep) => x.mean(axes, keepdim: keep)) };
-        ops["ReduceSum"] = c => new[] { Reduce(c, (x, axes, keep) => x.sum(axes, keepdim: keep)) };
+        ops["ReduceSum"] = c => new[] { Reduce(c, (x, axes, keep) => x.sum(axes, keepdim: keep, type: x.dtype)) };
         ops["ReduceMax"] = c => new[] { Reduce(c, (x, axes, keep) => x.amax(axes, keepdim: keep)) };
         ops["Softmax"] = c => new[] { Normalise(c, log: false) };
         ops["LogSoftmax"] = c => new[] { Normalise(c, log: true) };

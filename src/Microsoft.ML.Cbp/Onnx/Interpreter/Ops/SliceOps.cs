@@ -62,6 +62,10 @@ internal static class SliceOps
             {
                 throw c.Error($"step 0 on axis {axis}; steps must be non-zero.");
             }
+            if (size == 0)
+            {
+                continue;
+            }
             long start = starts[i] < 0 ? starts[i] + size : starts[i];
             long end = ends[i] < 0 ? Math.Max(ends[i], -size - 1) + size : ends[i];
             if (step > 0)
@@ -93,9 +97,22 @@ internal static class SliceOps
         int outputs = c.Node.Output.Count;
         if (sizes is null || sizes.Length == 0)
         {
-            long parts = c.Int("num_outputs", outputs);
+            // Opset 18 splits unevenly (the last part smaller) into num_outputs parts; before it the axis must divide evenly.
+            long parts = c.Opset >= 18 ? c.Int("num_outputs", outputs) : outputs;
+            if (parts < 1 || parts != outputs)
+            {
+                throw c.Error($"num_outputs is {parts} but the node has {outputs} outputs.");
+            }
+            if (c.Opset < 18 && size % parts != 0)
+            {
+                throw c.Error($"axis {axis} has {size} entries, which do not split evenly into {parts} outputs; give the sizes.");
+            }
             long chunk = (size + parts - 1) / parts;
             sizes = Enumerable.Range(0, (int)parts).Select(i => Math.Max(0, Math.Min(chunk, size - i * chunk))).ToArray();
+        }
+        if (sizes.Length != outputs)
+        {
+            throw c.Error($"split has {sizes.Length} sizes but the node has {outputs} outputs.");
         }
         if (sizes.Sum() != size || sizes.Any(s => s < 0))
         {
