@@ -7,7 +7,8 @@ namespace Microsoft.ML.Cbp.Onnx;
 
 /// <summary>
 /// Raises a model's default-domain opset for the ops the interpreter supports, rewriting what changed between
-/// versions: attributes that became inputs (Clip 11, Pad 11, Dropout 12, Squeeze/Unsqueeze 13, ReduceMean 18),
+/// versions: attributes that became inputs (Slice 10, Clip 11, Pad 11, Dropout 12, Squeeze/Unsqueeze/Split/ReduceSum 13,
+/// ReduceMean/ReduceMax 18), Split's num_outputs (18),
 /// removed attributes (BatchNormalization's spatial, is_test, consumed_inputs; Dropout's is_test), and the
 /// opset-13 change of Softmax/LogSoftmax semantics (rewritten as Flatten, normalise, Reshape).
 /// </summary>
@@ -108,8 +109,35 @@ internal static class OnnxOpsetUpgrader
                 case "Squeeze" or "Unsqueeze" when from < 13 && target >= 13:
                     MoveIntsToInput(node, "axes", Constant);
                     break;
-                case "ReduceMean" when from < 18 && target >= 18:
+                case "ReduceMean" or "ReduceMax" when from < 18 && target >= 18:
                     MoveIntsToInput(node, "axes", Constant);
+                    break;
+                case "ReduceSum" when from < 13 && target >= 13:
+                    MoveIntsToInput(node, "axes", Constant);
+                    break;
+                case "Slice" when from < 10 && target >= 10:
+                    {
+                        long[] starts = OnnxAttributes.Ints(node, "starts") ?? Array.Empty<long>();
+                        long[] ends = OnnxAttributes.Ints(node, "ends") ?? Array.Empty<long>();
+                        node.Input.Add(Constant("starts", OnnxTensorConversion.FromInt64("", new long[] { starts.Length }, starts)));
+                        node.Input.Add(Constant("ends", OnnxTensorConversion.FromInt64("", new long[] { ends.Length }, ends)));
+                        if (OnnxAttributes.Ints(node, "axes") is { } axes)
+                        {
+                            node.Input.Add(Constant("axes", OnnxTensorConversion.FromInt64("", new long[] { axes.Length }, axes)));
+                        }
+                        RemoveAttributes(node, "starts", "ends", "axes");
+                    }
+                    break;
+                case "Split":
+                    if (from < 13 && target >= 13)
+                    {
+                        MoveIntsToInput(node, "split", Constant);
+                    }
+                    // Opset 18: without sizes, the number of parts is an attribute (then required).
+                    if (from < 18 && target >= 18 && (node.Input.Count < 2 || string.IsNullOrEmpty(node.Input[1])))
+                    {
+                        node.Attribute.Add(OnnxAttributes.Create("num_outputs", (long)node.Output.Count));
+                    }
                     break;
                 case "Softmax" or "LogSoftmax" when from < 13 && target >= 13:
                     rewritten.AddRange(FlattenedSoftmax(node, () => counter++));
