@@ -77,8 +77,7 @@ public sealed class CbpQuantizeFashionMnistTests
         // The file's decode: Constant codes -> Cast -> Mul by the layer's scale (an initializer).
         foreach (var node in exported.Graph.Node.Where(n => n.OpType == "Mul" && n.Input[0].EndsWith("_cbp_float", StringComparison.Ordinal)))
         {
-            var cast = exported.Graph.Node.Single(n => n.Output.Contains(node.Input[0]));
-            var codes = exported.Graph.Node.Single(n => n.OpType == "Constant" && n.Output.Contains(cast.Input[0])).Attribute.Single(a => a.Name == "value").T;
+            var codes = CompactCodes.CodesOf(exported, node);
             var scale = exported.Graph.Initializer.Single(t => t.Name == node.Input[1]);
             long count = codes.Dims.Aggregate(1L, (a, b) => a * b);
             var values = OnnxTensorConversion.Unpack(codes.RawData.ToByteArray(), count, 4, signed: true);

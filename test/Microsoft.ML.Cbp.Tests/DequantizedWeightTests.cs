@@ -1,7 +1,6 @@
 using System;
 using System.Linq;
 using Microsoft.ML.Cbp.Onnx;
-using Microsoft.ML.Data;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using Onnx;
 using static Microsoft.ML.Cbp.Onnx.OnnxAttributes;
@@ -85,11 +84,7 @@ public sealed class DequantizedWeightTests
     public void AQuantizedPretrainedModelTrainsItsDequantizedWeightsAndExportsTheirCodes()
     {
         var ml = new MLContext(seed: 1);
-        var rows = Enumerable.Range(0, 300).Select(i => new Row
-        {
-            Features = new[] { i % 3 == 0 ? 1f : 0f, i % 3 == 1 ? 1f : 0f, i % 3 == 2 ? 1f : 0f, i % 5 / 5f, 0.5f, i % 7 / 7f },
-            Label = (uint)(i % 3),
-        }).ToList();
+        var rows = ThreeClassRows.Make(300);
         using var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
         {
             PretrainedModelBytes = OnnxModelFile.ToBytes(Quantized()),
@@ -110,20 +105,9 @@ public sealed class DequantizedWeightTests
 
         // The constrained (former uint8) layer is stored as ternary codes decoded under its own name; no uint8 copy is left.
         var compact = OnnxModelFile.Parse(transformer.GetOnnxBytes());
-        string w2 = layers[1].Name;
-        var decode = compact.Graph.Node.Single(n => n.OpType == "Mul" && n.Output.Contains(w2));
-        var cast = compact.Graph.Node.Single(n => n.Output.Contains(decode.Input[0]));
-        var codes = compact.Graph.Node.Single(n => n.OpType == "Constant" && n.Output.Contains(cast.Input[0])).Attribute.Single(a => a.Name == "value").T;
-        Assert.IsTrue(OnnxTensorConversion.Unpack(codes.RawData.ToByteArray(), 256, 4, signed: true).All(v => v is -1 or 0 or 1));
+        var codes = CompactCodes.Int4(compact, layers[1].Name);
+        Assert.AreEqual(256, codes.Length);
+        Assert.IsTrue(codes.All(v => v is -1 or 0 or 1));
         Assert.IsFalse(compact.Graph.Initializer.Any(t => t.Name == "w2_codes"));
-    }
-
-    private sealed class Row
-    {
-        [VectorType(6)]
-        public float[] Features { get; set; } = Array.Empty<float>();
-
-        [KeyType(3)]
-        public uint Label { get; set; }
     }
 }

@@ -49,11 +49,7 @@ public sealed class WeightChainTests
     public void ATransposedHiddenLayerIsConstrainedAndExportedAsCodes()
     {
         var ml = new MLContext(seed: 1);
-        var rows = Enumerable.Range(0, 600).Select(i => new Row
-        {
-            Features = new[] { i % 3 == 0 ? 1f : 0f, i % 3 == 1 ? 1f : 0f, i % 3 == 2 ? 1f : 0f, i % 5 / 5f, 0.5f, i % 7 / 7f },
-            Label = (uint)(i % 3),
-        }).ToList();
+        var rows = ThreeClassRows.Make(600);
         using var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
         {
             PretrainedModelBytes = OnnxModelFile.ToBytes(TransposedLinears()),
@@ -72,14 +68,12 @@ public sealed class WeightChainTests
             transformer.TrainingReport.WeightLayers.ToArray(), "every weight layer is listed with its state");
 
         var compact = OnnxModelFile.Parse(transformer.GetOnnxBytes());
-        var decode = compact.Graph.Node.Single(n => n.OpType == "Mul" && n.Output.Contains("w2"));
+        CompactCodes.Decode(compact, "w2");
         Assert.IsFalse(compact.Graph.Initializer.Any(t => t.Name == "w2"), "w2 is stored as codes and decoded under its own name: no float copy remains");
         Assert.AreEqual(3, compact.Graph.Node.Count(n => n.OpType == "Transpose"), "the chains are kept");
 
         // The stored codes are ternary levels, and the model still predicts the (one-hot) classes.
-        var cast = compact.Graph.Node.Single(n => n.Output.Contains(decode.Input[0]));
-        var codes = compact.Graph.Node.Single(n => n.OpType == "Constant" && n.Output.Contains(cast.Input[0])).Attribute.Single(a => a.Name == "value").T;
-        var values = OnnxTensorConversion.Unpack(codes.RawData.ToByteArray(), codes.Dims.Aggregate(1L, (a, b) => a * b), 4, signed: true);
+        var values = CompactCodes.Int4(compact, "w2");
         Assert.IsTrue(values.All(v => v is -1 or 0 or 1), $"ternary codes: {string.Join(",", values.Distinct())}");
         var predicted = transformer.Transform(ml.Data.LoadFromEnumerable(rows.Take(30))).GetColumn<VBuffer<uint>>("PredictedLabel").Select(v => v.GetItemOrDefault(0)).ToArray();
         Assert.IsTrue(predicted.Select((p, i) => p == rows[i].Label + 1).Count(c => c) >= 27, "the trained network predicts the classes");
@@ -89,7 +83,7 @@ public sealed class WeightChainTests
     public void TheReportSaysWhyEachFloatLayerIsFloat()
     {
         var ml = new MLContext(seed: 1);
-        var rows = Enumerable.Range(0, 200).Select(i => new Row { Features = Enumerable.Range(0, 6).Select(j => (i * 7 + j) % 5 / 5f).ToArray(), Label = (uint)(i % 3) }).ToList();
+        var rows = Enumerable.Range(0, 200).Select(i => new ThreeClassRows { Features = Enumerable.Range(0, 6).Select(j => (i * 7 + j) % 5 / 5f).ToArray(), Label = (uint)(i % 3) }).ToList();
         using var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
         {
             PretrainedModelBytes = OnnxModelFile.ToBytes(TransposedLinears()),
@@ -101,14 +95,5 @@ public sealed class WeightChainTests
         CollectionAssert.AreEqual(
             new[] { CbpWeightLayerState.Constrained, CbpWeightLayerState.FloatByOption, CbpWeightLayerState.Constrained },
             transformer.TrainingReport!.WeightLayers.Select(l => l.State).ToArray());
-    }
-
-    private sealed class Row
-    {
-        [VectorType(6)]
-        public float[] Features { get; set; } = Array.Empty<float>();
-
-        [KeyType(3)]
-        public uint Label { get; set; }
     }
 }
