@@ -25,6 +25,7 @@ public sealed class CompactFileTests
     [DataRow(WeightStorage.Int4)]
     [DataRow(WeightStorage.Int2)]
     [DataRow(WeightStorage.Int8)]
+    [DataRow(WeightStorage.OneBit)]
     public void ApplyOnnxModelReadsTheSavedFileAndScoresLikeTheTransformer(WeightStorage storage)
     {
         var ml = new MLContext(seed: 1);
@@ -33,7 +34,8 @@ public sealed class CompactFileTests
         using var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
         {
             Architecture = CbpArchitecture.Mlp(new[] { 64, 64 }),
-            Constraint = WeightConstraint.Ternary,
+            // One bit holds two levels: binary; the other storages are checked with ternary levels.
+            Constraint = storage == WeightStorage.OneBit ? WeightConstraint.Binary : WeightConstraint.Ternary,
             WeightStorage = storage,
             PretrainEpochs = 1,
             Epochs = 1,
@@ -74,13 +76,13 @@ public sealed class CompactFileTests
                 Assert.IsFalse(module.named_parameters().Any(p => scaleNames.Contains(p.name)), "the scale of stored codes is not trained");
             }
 
-            // Compact: the constrained layer's codes take 1/8 (Int4), 1/16 (Int2) or 1/4 (Int8) of its float bytes, plus its scale.
+            // Compact: the constrained layer's codes take 1/8 (Int4), 1/16 (Int2), 1/32 (OneBit) or 1/4 (Int8) of its float bytes, plus its scale.
             var report = transformer.TrainingReport!;
             Assert.AreEqual(new FileInfo(path).Length, report.CompactModelBytes, "the report gives the size of the file SaveOnnx writes");
             long floatBytes = report.WeightLayers.Single(l => l.State == CbpWeightLayerState.Constrained).Weights * 4;
             var codes = saved.Graph.Node.Where(n => n.OpType == "Constant").Select(n => n.Attribute.Single(a => a.Name == "value").T).Single(t => t.Dims.Count == 2);
             double ratio = codes.RawData.Length / (double)floatBytes;
-            double limit = storage switch { WeightStorage.Int4 => 1 / 6.0, WeightStorage.Int2 => 1 / 12.0, _ => 1 / 3.0 };
+            double limit = storage switch { WeightStorage.Int4 => 1 / 6.0, WeightStorage.Int2 => 1 / 12.0, WeightStorage.OneBit => 1 / 32.0, _ => 1 / 3.0 };
             Assert.IsTrue(ratio <= limit, $"{storage}: codes are {ratio:F3} of the float bytes");
         }
         finally

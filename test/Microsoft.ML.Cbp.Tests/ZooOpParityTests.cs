@@ -39,6 +39,13 @@ public sealed class ZooOpParityTests
         Check("Log of 1 + |x|", Row, (b, x) => b.Node("Log", new[] { b.Node("Add", new[] { b.Node("Abs", new[] { x }), Float(b, 1f) }) }));
         Check("Neg", Row, (b, x) => b.Node("Neg", new[] { x }));
         Check("Reciprocal of 1 + |x|", Row, (b, x) => b.Node("Reciprocal", new[] { b.Node("Add", new[] { b.Node("Abs", new[] { x }), Float(b, 1f) }) }));
+        Check("Mod fmod 0 on int32 (sign of the divisor)", Row, (b, x) =>
+        {
+            string integers = b.Node("Cast", new[] { b.Node("Mul", new[] { x, Float(b, 5f) }) }, Create("to", 6L));
+            string divisor = b.Node("Cast", new[] { b.Node("Add", new[] { b.Node("Cast", new[] { Weight(b, "d", new long[] { 4 }, 9) }, Create("to", 6L)), b.Node("Cast", new[] { Float(b, 3f) }, Create("to", 6L)) }) }, Create("to", 6L));
+            return ToFloat(b, b.Node("Mod", new[] { integers, b.Node("Where", new[] { b.Node("Equal", new[] { divisor, b.Node("Cast", new[] { Float(b, 0f) }, Create("to", 6L)) }), b.Node("Cast", new[] { Float(b, -2f) }, Create("to", 6L)), divisor }) }));
+        });
+        Check("Mod fmod 1 on float", Row, (b, x) => b.Node("Mod", new[] { b.Node("Mul", new[] { x, Float(b, 3f) }), Float(b, -1.25f) }, Create("fmod", 1L)));
         // GELU as PyTorch exports it before opset 20: x * 0.5 * (1 + erf(x / sqrt 2)).
         Check("GELU pattern", Row, (b, x) => b.Node("Mul", new[]
         {

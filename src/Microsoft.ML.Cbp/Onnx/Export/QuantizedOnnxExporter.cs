@@ -72,14 +72,18 @@ public static class QuantizedOnnxExporter
             {
                 WeightStorage.Int8 => perChannel ? 13 : 10,
                 WeightStorage.Int4 => 21,
+                WeightStorage.OneBit => 13,
                 _ => 25,
             };
             OnnxOpsetUpgrader.Upgrade(model, needed, OnnxOpRegistry.Supported);
-            int bits = storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, _ => 2 };
+            int bits = Bits(storage);
             var nodes = new List<NodeProto>();
             foreach (var c in constrained)
             {
-                nodes.Add(Compact(module, graph, c, bits));
+                var (codes, codesOf) = Codes(module, c, storage);
+                RemoveFloatWeight(graph, c.Initializer);
+                nodes.AddRange(storage == WeightStorage.OneBit ? OneBitDecode.Nodes(graph, c.Initializer, codes.Dims, codes.Values, Scales(c, codesOf))
+                    : new[] { Compact(graph, c, codes, codesOf, bits) });
             }
             for (int i = nodes.Count - 1; i >= 0; i--)
             {
@@ -106,9 +110,18 @@ public static class QuantizedOnnxExporter
         {
             return null;
         }
-        int bits = storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, _ => 2 };
+        int bits = Bits(storage);
         var codesOf = LevelCodes.For(constraint)
             ?? throw new ArgumentException($"The levels of {constraint} are not integer multiples of a common unit; store {what} with WeightStorage.Float32.", nameof(WeightStorage));
+        if (storage == WeightStorage.OneBit)
+        {
+            if (codesOf.Codes.Length != 2 || codesOf.Codes.Order().First() != -codesOf.Codes.Max())
+            {
+                throw new ArgumentException(
+                    $"WeightStorage OneBit holds two levels -a and +a (binary); {constraint} has {constraint.Levels.Count}: use Int2 (binary and ternary) or Int4.", nameof(WeightStorage));
+            }
+            return codesOf;
+        }
         if (!codesOf.FitsSigned(bits))
         {
             throw new ArgumentException(
@@ -118,9 +131,15 @@ public static class QuantizedOnnxExporter
         return codesOf;
     }
 
-    private static NodeProto Compact(OnnxGraphModule module, GraphProto graph, QuantizedInitializer c, int bits)
+    private static int Bits(WeightStorage storage) => storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, WeightStorage.OneBit => 1, _ => 2 };
+
+    /// <summary>The scale of code 1 for each slice (the layer's scale times the level set's unit).</summary>
+    private static float[] Scales(QuantizedInitializer c, LevelCodes codesOf) => c.Scale.Select(s => (float)(s * codesOf.Unit)).ToArray();
+
+    /// <summary>The integer code of every weight of <paramref name="c"/>, checked to be exactly scale x a level.</summary>
+    private static ((long[] Dims, sbyte[] Values) Codes, LevelCodes CodesOf) Codes(OnnxGraphModule module, QuantizedInitializer c, WeightStorage storage)
     {
-        var codesOf = CheckStorage(c.Constraint, bits switch { 8 => WeightStorage.Int8, 4 => WeightStorage.Int4, _ => WeightStorage.Int2 }, $"'{c.Initializer}'")!;
+        var codesOf = CheckStorage(c.Constraint, storage, $"'{c.Initializer}'")!;
         var value = module.InitializerValue(c.Initializer).detach().cpu().to(float64);
         long[] dims = value.shape;
         double[] weights = value.data<double>().ToArray();
@@ -144,19 +163,15 @@ public static class QuantizedOnnxExporter
             }
             codes[i] = (sbyte)code;
         }
+        return ((dims, codes), codesOf);
+    }
+
+    private static NodeProto Compact(GraphProto graph, QuantizedInitializer c, (long[] Dims, sbyte[] Values) stored, LevelCodes codesOf, int bits)
+    {
+        var (dims, codes) = stored;
         string codesName = c.Initializer + "_cbp_codes", scaleName = c.Initializer + "_cbp_scale";
-        int index = graph.Initializer.ToList().FindIndex(t => t.Name == c.Initializer);
-        if (index < 0)
-        {
-            throw new ArgumentException($"'{c.Initializer}' is not an initializer of the graph.", nameof(c));
-        }
-        graph.Initializer.RemoveAt(index);
-        if (graph.Input.FirstOrDefault(i => i.Name == c.Initializer) is { } listed)
-        {
-            graph.Input.Remove(listed);
-        }
         graph.Initializer.Add(OnnxTensorConversion.FromSignedCodes(codesName, dims, codes, bits));
-        var scales = c.Scale.Select(s => (float)(s * codesOf.Unit)).ToArray();
+        var scales = Scales(c, codesOf);
         using (var scaleTensor = scales.Length == 1 ? tensor(scales[0]) : tensor(scales))
         {
             graph.Initializer.Add(TorchTensorConversion.FromFloat(scaleName, scaleTensor));
@@ -170,6 +185,21 @@ public static class QuantizedOnnxExporter
             node.Attribute.Add(OnnxAttributes.Create("axis", 0L));
         }
         return node;
+    }
+
+    /// <summary>Removes the float initializer (and its graph-input entry) that stored codes replace.</summary>
+    private static void RemoveFloatWeight(GraphProto graph, string name)
+    {
+        int index = graph.Initializer.ToList().FindIndex(t => t.Name == name);
+        if (index < 0)
+        {
+            throw new ArgumentException($"'{name}' is not an initializer of the graph.", "constrained");
+        }
+        graph.Initializer.RemoveAt(index);
+        if (graph.Input.FirstOrDefault(i => i.Name == name) is { } listed)
+        {
+            graph.Input.Remove(listed);
+        }
     }
 
     private static void MakeBatchSymbolic(ModelProto model, string inputName)

@@ -360,17 +360,31 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>Whether <paramref name="tensor"/> is computed from Constant nodes alone (no input, no initializer), within 16 steps.</summary>
+    private static bool FromConstantsOnly(string tensor, IReadOnlyDictionary<string, NodeProto> producers, Dictionary<string, bool> known, int depth = 0)
+    {
+        if (known.TryGetValue(tensor, out bool result))
+        {
+            return result;
+        }
+        result = depth <= 16 && producers.TryGetValue(tensor, out var node)
+            && (node.OpType == "Constant" || (node.Input.Count > 0 && node.Input.All(i => !string.IsNullOrEmpty(i) && FromConstantsOnly(i, producers, known, depth + 1))));
+        known[tensor] = result;
+        return result;
+    }
+
     private void RegisterInitializers(GraphProto graph, Dictionary<string, TensorProto> initializers)
     {
         var trainable = new HashSet<string>(StringComparer.Ordinal);
         var statistics = new HashSet<string>(StringComparer.Ordinal);
         var producers = WeightChains.Producers(graph);
+        var constantOnly = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
         {
-            // The decode of stored codes (Mul of Cast(Constant codes) by the layer's scale, as SaveOnnx writes it) is a
-            // fixed weight: its scale is not trained apart from its codes.
+            // The decode of stored codes (Mul by the layer's scale of a Cast of codes computed from Constant nodes alone, as
+            // SaveOnnx writes it: Cast(Constant codes), or the one-bit unpacking) is a fixed weight: its scale is not trained.
             bool decode = node.OpType == "Mul" && node.Input.Any(i => producers.TryGetValue(i, out var cast) && cast.OpType == "Cast"
-                && cast.Input.Count > 0 && producers.TryGetValue(cast.Input[0], out var constant) && constant.OpType == "Constant");
+                && cast.Input.Count > 0 && FromConstantsOnly(cast.Input[0], producers, constantOnly));
             if (!decode && TrainableInputs.TryGetValue(node.OpType, out var positions))
             {
                 foreach (int p in positions.Where(p => p < node.Input.Count))

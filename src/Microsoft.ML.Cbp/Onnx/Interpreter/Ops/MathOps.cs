@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Cbp.Onnx.Ops;
 
-/// <summary>Element-wise math and selection: Pow, Sqrt, Erf, Exp, Log, Neg, Abs, Reciprocal, Equal, Less, Greater, Not, Where.</summary>
+/// <summary>Element-wise math and selection: Pow, Sqrt, Erf, Exp, Log, Neg, Abs, Reciprocal, Mod, Equal, Less, Greater, Not, Where.</summary>
 internal static class MathOps
 {
     public static void Register(IDictionary<string, OnnxOpImplementation> ops)
@@ -18,6 +18,8 @@ internal static class MathOps
         ops["Neg"] = c => new[] { c.Input(0).neg() };
         ops["Abs"] = c => new[] { c.Input(0).abs() };
         ops["Reciprocal"] = c => new[] { c.Input(0).reciprocal() };
+        // Mod: fmod 0 takes the divisor's sign (integers, Python's %), fmod 1 the dividend's (C's fmod).
+        ops["Mod"] = c => new[] { c.Int("fmod", 0) != 0 ? c.Input(0).fmod(c.Input(1)) : c.Input(0).remainder(c.Input(1)) };
         ops["Equal"] = c => new[] { c.Input(0).eq(c.Input(1)) };
         ops["Less"] = c => new[] { c.Input(0).lt(c.Input(1)) };
         ops["Greater"] = c => new[] { c.Input(0).gt(c.Input(1)) };
