@@ -77,7 +77,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
 
     /// <summary>
     /// Writes the quantized network as a standalone ONNX model for other runtimes: input "input" [N, shape...], output the
-    /// network's logits (or value), constrained weights stored as integer codes (INT4, INT2 or INT8 as
+    /// network's logits (or value), constrained weights stored as integer codes (INT4, INT2, INT8 or packed bits as
     /// <see cref="CbpQuantizeOptions.WeightStorage"/> says) in Constant nodes decoded by Cast and Mul by the layer's scale,
     /// and <c>cbp.*</c> metadata (constraint, levels, storage). Both ONNX Runtime and ML.NET's <c>ApplyOnnxModel</c> load it
     /// (ML.NET refuses INT4 and INT2 initializers, which a DequantizeLinear form would need); ONNX Runtime folds the

@@ -130,7 +130,8 @@ public sealed class CbpQuantizeOptions
     /// <summary>
     /// How <see cref="CbpQuantizeTransformer.SaveOnnx"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.
     /// Every storage gives a file that ONNX Runtime and ML.NET's ApplyOnnxModel both load (codes in Constant nodes decoded
-    /// by Cast and Mul).
+    /// by Cast and Mul). <see cref="WeightStorage.OneBit"/> stores binary levels at one bit per weight; other level sets
+    /// need Int2 (binary, ternary), Int4 or Int8, and a storage that cannot hold the level set fails Fit before training.
     /// </summary>
     public WeightStorage WeightStorage { get; set; } = WeightStorage.Int4;
 
