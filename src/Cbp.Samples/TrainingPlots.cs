@@ -1,3 +1,4 @@
+using System;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Cbp;
@@ -74,6 +75,48 @@ public static class TrainingPlots
         plot.YLabel("% of weights per bin");
         plot.Axes.SetLimitsX(histogram.Min, histogram.Max);
         plot.ShowLegend();
+        Save(plot, path);
+    }
+
+    /// <summary>
+    /// The model summary as a chart: per weight layer, its bytes in float and in the compact file (log scale, left) and the
+    /// bits per weight of its codes (right).
+    /// </summary>
+    /// <param name="report">The training report.</param>
+    /// <param name="path">The PNG to write.</param>
+    public static void LayerBytes(CbpTrainingReport report, string path)
+    {
+        var plot = new ScottPlot.Plot();
+        var layers = report.WeightLayers;
+        double[] positions = Enumerable.Range(0, layers.Count).Select(i => (double)i).ToArray();
+        foreach (var (offset, values, label, color) in new[]
+        {
+            (-0.2, layers.Select(l => (double)l.FloatBytes).ToArray(), "float bytes (left, log)", ScottPlot.Colors.SteelBlue),
+            (0.2, layers.Select(l => (double)l.CompactBytes).ToArray(), "compact bytes (left, log)", ScottPlot.Colors.OrangeRed),
+        })
+        {
+            var bars = plot.Add.Bars(positions.Select(p => p + offset).ToArray(), values.Select(Math.Log10).ToArray());
+            bars.LegendText = label;
+            bars.Color = color;
+            foreach (var bar in bars.Bars)
+            {
+                bar.Size = 0.4;
+                bar.FillColor = color;
+                bar.LineWidth = 0;
+            }
+        }
+        var bits = plot.Add.Scatter(positions, layers.Select(l => (double)l.BitsPerWeight).ToArray());
+        bits.LegendText = "bits per weight (right)";
+        bits.LineWidth = 0;
+        bits.MarkerSize = 10;
+        bits.Axes.YAxis = plot.Axes.Right;
+        plot.Axes.Bottom.SetTicks(positions, layers.Select(l => l.Name).ToArray());
+        plot.Title($"{report.Network}, {report.Constraint.Name}: {report.CompactModelBytes:N0} bytes compact, {report.FloatModelBytes:N0} float");
+        plot.YLabel("log10 bytes");
+        plot.Axes.Right.Label.Text = "bits per weight";
+        plot.Axes.SetLimitsY(0, Math.Log10(layers.Max(l => (double)l.FloatBytes)) * 1.3);
+        plot.Axes.Right.Range.Set(0, 40);
+        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
         Save(plot, path);
     }
 

@@ -19,7 +19,7 @@ public sealed class SampleTests
             var lines = new System.Collections.Generic.List<string>();
             var result = FashionMnistSample.Run(new SampleOptions { Quick = true, OutputDirectory = output }, lines.Add);
             Assert.IsTrue(File.Exists(result.ModelPath) && File.Exists(result.OnnxPath));
-            foreach (string png in new[] { result.TrainingCurvePath, result.HistogramPath })
+            foreach (string png in new[] { result.TrainingCurvePath, result.HistogramPath, result.LayersPath })
             {
                 var header = File.ReadAllBytes(png)[..8];
                 CollectionAssert.AreEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header, $"{png} is a PNG");

@@ -64,8 +64,21 @@ public sealed class WeightChainTests
         }).Fit(ml.Data.LoadFromEnumerable(rows));
         CollectionAssert.AreEqual(new[] { "w2" }, transformer.TrainingReport!.ConstrainedLayers.ToArray());
         CollectionAssert.AreEqual(
-            new[] { new CbpWeightLayer("w1", 96, CbpWeightLayerState.FloatFirstOrLast), new CbpWeightLayer("w2", 256, CbpWeightLayerState.Constrained), new CbpWeightLayer("w3", 48, CbpWeightLayerState.FloatFirstOrLast) },
-            transformer.TrainingReport.WeightLayers.ToArray(), "every weight layer is listed with its state");
+            new[] { ("w1", 96L, CbpWeightLayerState.FloatFirstOrLast), ("w2", 256L, CbpWeightLayerState.Constrained), ("w3", 48L, CbpWeightLayerState.FloatFirstOrLast) },
+            transformer.TrainingReport.WeightLayers.Select(l => (l.Name, l.Weights, l.State)).ToArray(), "every weight layer is listed with its state");
+
+        // The model summary's rows, by hand: w2 is 16 x 16 ternary weights at 4 bits (128 bytes of codes) plus a 4-byte scale;
+        // the float layers cost 4 bytes a weight.
+        var w2 = transformer.TrainingReport.WeightLayers[1];
+        Assert.AreEqual(("MatMul", "16,16", "Ternary", 4, 1024L, 132L), (w2.Op, string.Join(",", w2.Shape), w2.Precision, w2.BitsPerWeight, w2.FloatBytes, w2.CompactBytes));
+        Assert.IsTrue(w2.NormalizedCfs is >= 0 && w2.FractionOnLevel is >= 0 and <= 1 && w2.Scale > 0, $"CBP's end state: {w2}");
+        var w1 = transformer.TrainingReport.WeightLayers[0];
+        Assert.AreEqual(("float", 32, 384L, 384L, (double?)null), (w1.Precision, w1.BitsPerWeight, w1.FloatBytes, w1.CompactBytes, w1.Scale));
+        string summary = transformer.TrainingReport.ToString();
+        StringAssert.Contains(summary, "| w2 | MatMul | 16x16 | 256 | Ternary | 4 | 1,024 | 132 |");
+        StringAssert.Contains(summary, "| w1 | MatMul | 16x6 | 96 | float (first or last layer) | 32 | 384 | 384 |");
+        // Totals: 400 weights, 384 + 132 + 192 compact bytes = 708, 8 x 708 / 400 = 14.16 bits a weight.
+        StringAssert.Contains(summary, "| total (3 layers) | | | 400 | 1 constrained | 14.16 | 1,600 | 708 |");
 
         var compact = OnnxModelFile.Parse(transformer.GetOnnxBytes());
         CompactCodes.Decode(compact, "w2");

@@ -23,9 +23,10 @@ namespace Cbp.Samples.FashionMnist;
 /// <param name="OnnxPath">The saved compact ONNX model.</param>
 /// <param name="TrainingCurvePath">PNG: validation accuracy, CFS and g per epoch.</param>
 /// <param name="HistogramPath">PNG: a layer's latent weights before and after CBP.</param>
+/// <param name="LayersPath">PNG: float and compact bytes and bits per weight of each weight layer.</param>
 public sealed record FashionMnistResult(double FloatAccuracy, double QuantizedAccuracy, double NormalizedCfs, double FractionOnLevel, long FloatBytes,
     long CompactBytes, double BatchedRowsPerSecond, double PlainRowsPerSecond, double TrainingSeconds, string ModelPath, string OnnxPath,
-    string TrainingCurvePath, string HistogramPath);
+    string TrainingCurvePath, string HistogramPath, string LayersPath);
 
 /// <summary>
 /// The main job: trains a small CNN with constrained weights on Fashion-MNIST, evaluates it, saves it, reloads it,
@@ -75,9 +76,13 @@ public static class FashionMnistSample
         log($"Saved {modelPath} ({new FileInfo(modelPath).Length:N0} bytes) and the compact ONNX model {onnxPath} ({new FileInfo(onnxPath).Length:N0} bytes).");
         string curvePath = Path.Combine(options.OutputDirectory, "training-curve.png");
         string histogramPath = Path.Combine(options.OutputDirectory, "latent-histogram.png");
+        string layersPath = Path.Combine(options.OutputDirectory, "layers.png");
         TrainingPlots.TrainingCurve(report, curvePath);
         TrainingPlots.LatentHistogram(report, histogramPath);
-        log($"Plots: {curvePath}, {histogramPath}.");
+        TrainingPlots.LayerBytes(report, layersPath);
+        log("Model summary:");
+        log(report.ToString().TrimEnd());
+        log($"Plots: {curvePath}, {histogramPath}, {layersPath}.");
 
         // Consumption, as Model Builder writes it: a prediction engine over the reloaded zip.
         var image = test[0];
@@ -96,7 +101,7 @@ public static class FashionMnistSample
         }
         (model as IDisposable)?.Dispose();
         return new FashionMnistResult(report.FloatValidationAccuracy ?? double.NaN, accuracy, report.FinalNormalizedCfs, report.FractionOnLevel,
-            report.FloatModelBytes, report.CompactModelBytes, batchedRate, plainRate, trainingSeconds, modelPath, onnxPath, curvePath, histogramPath);
+            report.FloatModelBytes, report.CompactModelBytes, batchedRate, plainRate, trainingSeconds, modelPath, onnxPath, curvePath, histogramPath, layersPath);
     }
 
     /// <summary>

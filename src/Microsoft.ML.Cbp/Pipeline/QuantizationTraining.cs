@@ -137,6 +137,7 @@ internal static class QuantizationTraining
 
         progress(new CbpProgressReport(CbpPhase.Exporting, scheduleEpochs, scheduleEpochs, batches, batches, null));
         var statistics = trainer.MeasureConstraint();
+        var layerStatistics = trainer.MeasureConstraintPerLayer().ToDictionary(kv => module.InitializerName(kv.Key), kv => kv.Value, StringComparer.Ordinal);
         var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
         CheckFinite(module, trainSource);
@@ -163,7 +164,8 @@ internal static class QuantizationTraining
             DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
             TrainingThreads = get_num_threads(),
             ConstrainedLayers = selected,
-            WeightLayers = WeightLayers(model, selected, options.FloatLayers),
+            WeightLayers = WeightLayerSummary.Rows(model, selected, options.FloatLayers, options.Constraint, options.WeightStorage, compact, layerStatistics,
+                constrained.ToDictionary(c => c.Initializer, c => c.Scale, StringComparer.Ordinal)),
             Pretraining = pretraining,
             Cbp = cbp,
             FloatValidationAccuracy = floatAccuracy,
@@ -266,17 +268,6 @@ internal static class QuantizationTraining
     }
 
     /// <summary>Every candidate weight layer with its size and state: constrained, float by option, or float by the first/last rule.</summary>
-    private static List<CbpWeightLayer> WeightLayers(ModelProto model, IReadOnlyList<string> selected, IEnumerable<string> floatByOption)
-    {
-        var excluded = new HashSet<string>(floatByOption, StringComparer.Ordinal);
-        return ConstrainedInitializerSelection.Candidates(model).Select(name => new CbpWeightLayer(
-            name,
-            model.Graph.Initializer.First(t => t.Name == name).Dims.Aggregate(1L, (a, b) => a * b),
-            selected.Contains(name) ? CbpWeightLayerState.Constrained
-            : excluded.Contains(name) ? CbpWeightLayerState.FloatByOption
-            : CbpWeightLayerState.FloatFirstOrLast)).ToList();
-    }
-
     /// <summary>
     /// Before training: ONNX Runtime must accept the network as it will score it (the untrained graph with its scoring
     /// head and the label's own values, per row as ML.NET runs it and batched), so a graph it rejects fails in seconds

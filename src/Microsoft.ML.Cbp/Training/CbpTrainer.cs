@@ -282,6 +282,10 @@ public sealed class CbpTrainer : IDisposable
     /// <summary>Statistics of the latent weights now.</summary>
     public ConstraintStatistics MeasureConstraint() => ConstraintStatistics.Measure(_constrained, _options.OnLevelTolerance);
 
+    /// <summary>The statistics of each constrained tensor on its own, by module member name.</summary>
+    internal IReadOnlyDictionary<string, ConstraintStatistics> MeasureConstraintPerLayer() =>
+        _constrained.ToDictionary(p => p.Name, p => ConstraintStatistics.Measure(new[] { p }, _options.OnLevelTolerance), StringComparer.Ordinal);
+
     /// <summary>
     /// The final exact projection: sets every latent weight to <c>Q(w)</c>. The module already holds <c>Q(w)</c>;
     /// after this call the latent weights agree with it and CFS is exactly 0.

@@ -27,7 +27,11 @@ public static class ConstrainedInitializerSelection
 
     /// <summary>Every weight initializer a constraint may apply to, in graph order.</summary>
     /// <param name="model">The model.</param>
-    public static IReadOnlyList<string> Candidates(ModelProto model)
+    public static IReadOnlyList<string> Candidates(ModelProto model) => CandidateLayers(model).Select(l => l.Initializer).ToList();
+
+    /// <summary>Every weight initializer a constraint may apply to, in graph order, with the op that first reads it.</summary>
+    /// <param name="model">The model.</param>
+    internal static IReadOnlyList<(string Initializer, string Op)> CandidateLayers(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
@@ -36,7 +40,8 @@ public static class ConstrainedInitializerSelection
             initializers.TryAdd(t.Name, t);
         }
         var producers = WeightChains.Producers(model.Graph);
-        var result = new List<string>();
+        var result = new List<(string, string)>();
+        var found = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in model.Graph.Node)
         {
             IEnumerable<int> positions = node.OpType switch
@@ -51,9 +56,9 @@ public static class ConstrainedInitializerSelection
                 // The weight may reach the layer through weight-only ops (Transpose -> MatMul from PyTorch's bias-free Linear).
                 string? name = WeightChains.SourceInitializer(node.Input[p], producers, initializers.ContainsKey);
                 if (name is not null && initializers.TryGetValue(name, out var t) && t.Dims.Count >= 2 && t.DataType is OnnxTensorConversion.DataTypes.Float or OnnxTensorConversion.DataTypes.Double
-                    && !result.Contains(name))
+                    && found.Add(name))
                 {
-                    result.Add(name);
+                    result.Add((name, node.OpType));
                 }
             }
         }

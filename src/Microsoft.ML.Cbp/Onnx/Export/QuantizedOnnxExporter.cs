@@ -131,7 +131,17 @@ public static class QuantizedOnnxExporter
         return codesOf;
     }
 
-    private static int Bits(WeightStorage storage) => storage switch { WeightStorage.Int8 => 8, WeightStorage.Int4 => 4, WeightStorage.OneBit => 1, _ => 2 };
+    /// <summary>Bits per stored weight: 32 (Float32), 8, 4, 2 or 1.</summary>
+    /// <param name="storage">The storage.</param>
+    internal static int Bits(WeightStorage storage) => storage switch
+    {
+        WeightStorage.Float32 => 32,
+        WeightStorage.Int8 => 8,
+        WeightStorage.Int4 => 4,
+        WeightStorage.Int2 => 2,
+        WeightStorage.OneBit => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(storage), storage, "Unknown WeightStorage."),
+    };
 
     /// <summary>The scale of code 1 for each slice (the layer's scale times the level set's unit).</summary>
     private static float[] Scales(QuantizedInitializer c, LevelCodes codesOf) => c.Scale.Select(s => (float)(s * codesOf.Unit)).ToArray();
