@@ -54,31 +54,53 @@ public sealed class CbpTrainer : IDisposable
         IEnumerable<string> constrainedParameterNames,
         WeightConstraint constraint,
         CbpTrainerOptions? options = null)
+        : this(model, loss, PerTensor(constrainedParameterNames, constraint), options, constraint)
+    {
+    }
+
+    /// <summary>Prepares training of <paramref name="model"/> with a level set per constrained tensor (mixed precision).</summary>
+    /// <param name="model">The network; its parameters are trained in place.</param>
+    /// <param name="loss">Task loss of (network output, labels), a scalar tensor.</param>
+    /// <param name="constraints">The level set of each constrained tensor, by name as in <c>named_parameters()</c>. Ignored in <see cref="TrainingMode.Float"/>.</param>
+    /// <param name="options">Engine settings; defaults when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentException">An option is invalid, a name is not a parameter of the module, or no tensor is given.</exception>
+    public CbpTrainer(
+        nn.Module<Tensor, Tensor> model,
+        Func<Tensor, Tensor, Tensor> loss,
+        IReadOnlyDictionary<string, WeightConstraint> constraints,
+        CbpTrainerOptions? options)
+        : this(model, loss, constraints, options, (constraints ?? throw new ArgumentNullException(nameof(constraints))).Values.FirstOrDefault()
+            ?? throw new ArgumentException("Give at least one constrained tensor with its level set.", nameof(constraints)))
+    {
+    }
+
+    private CbpTrainer(nn.Module<Tensor, Tensor> model, Func<Tensor, Tensor, Tensor> loss, IReadOnlyDictionary<string, WeightConstraint> constraints,
+        CbpTrainerOptions? options, WeightConstraint first)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
         _loss = loss ?? throw new ArgumentNullException(nameof(loss));
-        ArgumentNullException.ThrowIfNull(constrainedParameterNames);
-        Constraint = constraint ?? throw new ArgumentNullException(nameof(constraint));
+        Constraint = first;
         _options = options ?? new CbpTrainerOptions();
         _options.Validate();
         Schedule = new PseudoLagrangeSchedule(_options.MultiplierUpdatePeriod, _options.LearningRateDropAtG, _options.LearningRateDropFactor);
 
         var parameters = model.named_parameters().ToList();
-        var names = new HashSet<string>(_options.Mode == TrainingMode.Float ? Enumerable.Empty<string>() : constrainedParameterNames);
+        var names = new HashSet<string>(_options.Mode == TrainingMode.Float ? Enumerable.Empty<string>() : constraints.Keys);
         foreach (string name in names)
         {
             if (!parameters.Any(p => p.name == name))
             {
                 throw new ArgumentException(
                     $"'{name}' is not a parameter of the module; its parameters are: {string.Join(", ", parameters.Select(p => p.name))}.",
-                    nameof(constrainedParameterNames));
+                    "constrainedParameterNames");
             }
         }
         foreach (var (name, parameter) in parameters)
         {
             if (names.Contains(name))
             {
-                _constrained.Add(new ConstrainedParameter(name, parameter, constraint, _options.ScaleMode, _options.MultiplierLearningRate));
+                _constrained.Add(new ConstrainedParameter(name, parameter, constraints[name] ?? throw new ArgumentNullException(nameof(constraints), $"'{name}' has no level set."),
+                    _options.ScaleMode, _options.MultiplierLearningRate));
             }
             else
             {
@@ -96,8 +118,23 @@ public sealed class CbpTrainer : IDisposable
         }
     }
 
-    /// <summary>The level set.</summary>
+    private static IReadOnlyDictionary<string, WeightConstraint> PerTensor(IEnumerable<string> names, WeightConstraint constraint)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        ArgumentNullException.ThrowIfNull(constraint);
+        var result = new Dictionary<string, WeightConstraint>(StringComparer.Ordinal);
+        foreach (string name in names)
+        {
+            result[name] = constraint;
+        }
+        return result;
+    }
+
+    /// <summary>The level set (with a level set per tensor, the first tensor's; see <see cref="Constraints"/>).</summary>
     public WeightConstraint Constraint { get; }
+
+    /// <summary>The level set of each constrained tensor, by module member name.</summary>
+    public IReadOnlyDictionary<string, WeightConstraint> Constraints => _constrained.ToDictionary(p => p.Name, p => p.Constraint, StringComparer.Ordinal);
 
     /// <summary>The engine settings (validated).</summary>
     public CbpTrainerOptions Options => _options;

@@ -14,7 +14,11 @@ namespace Microsoft.ML.Cbp.Onnx;
 /// <param name="Initializer">Initializer name in the graph.</param>
 /// <param name="Constraint">The level set.</param>
 /// <param name="Scale">The layer scale <c>s</c>; one value per layer, or one per slice along the first dimension.</param>
-public sealed record QuantizedInitializer(string Initializer, WeightConstraint Constraint, float[] Scale);
+public sealed record QuantizedInitializer(string Initializer, WeightConstraint Constraint, float[] Scale)
+{
+    /// <summary>This weight's storage, overriding the one the export is given (mixed precision); null: the export's.</summary>
+    public WeightStorage? Storage { get; init; }
+}
 
 /// <summary>
 /// Writes the graph of an <see cref="OnnxGraphModule"/> back to ONNX with its current (trained) initializers, storing
@@ -50,7 +54,7 @@ public static class QuantizedOnnxExporter
         ArgumentNullException.ThrowIfNull(constrained);
         if (!Enum.IsDefined(storage))
         {
-            throw new ArgumentException($"WeightStorage {storage} is not Float32, Int8, Int4 or Int2.", nameof(storage));
+            throw new ArgumentException($"WeightStorage {storage} is not Float32, Int8, Int4, Int2 or OneBit.", nameof(storage));
         }
         var model = module.Model.Clone();
         var graph = model.Graph;
@@ -65,25 +69,30 @@ public static class QuantizedOnnxExporter
                 }
             }
         }
-        if (storage != WeightStorage.Float32 && constrained.Count > 0)
+        var stored = constrained.Where(c => (c.Storage ?? storage) != WeightStorage.Float32).ToList();
+        if (stored.Count > 0)
         {
-            bool perChannel = constrained.Any(c => c.Scale.Length > 1);
-            int needed = storage switch
+            // The opset every storage used needs: per-channel INT8 13, INT4 21, INT2 25, one bit 13.
+            int needed = stored.Max(c => (c.Storage ?? storage) switch
             {
-                WeightStorage.Int8 => perChannel ? 13 : 10,
+                WeightStorage.Int8 => c.Scale.Length > 1 ? 13 : 10,
                 WeightStorage.Int4 => 21,
                 WeightStorage.OneBit => 13,
                 _ => 25,
-            };
+            });
             OnnxOpsetUpgrader.Upgrade(model, needed, OnnxOpRegistry.Supported);
-            int bits = Bits(storage);
             var nodes = new List<NodeProto>();
-            foreach (var c in constrained)
+            foreach (var c in stored)
             {
-                var (codes, codesOf) = Codes(module, c, storage);
+                var layerStorage = c.Storage ?? storage;
+                if (!Enum.IsDefined(layerStorage))
+                {
+                    throw new ArgumentException($"'{c.Initializer}': WeightStorage {layerStorage} is not Float32, Int8, Int4, Int2 or OneBit.", nameof(constrained));
+                }
+                var (codes, codesOf) = Codes(module, c, layerStorage);
                 RemoveFloatWeight(graph, c.Initializer);
-                nodes.AddRange(storage == WeightStorage.OneBit ? OneBitDecode.Nodes(graph, c.Initializer, codes.Dims, codes.Values, Scales(c, codesOf))
-                    : new[] { Compact(graph, c, codes, codesOf, bits) });
+                nodes.AddRange(layerStorage == WeightStorage.OneBit ? OneBitDecode.Nodes(graph, c.Initializer, codes.Dims, codes.Values, Scales(c, codesOf))
+                    : new[] { Compact(graph, c, codes, codesOf, Bits(layerStorage)) });
             }
             for (int i = nodes.Count - 1; i >= 0; i--)
             {
@@ -226,6 +235,8 @@ public static class QuantizedOnnxExporter
         graph.ValueInfo.Clear();
     }
 
+    private static string Levels(WeightConstraint constraint) => string.Join(",", constraint.Levels.Select(l => l.ToString("R", CultureInfo.InvariantCulture)));
+
     private static void WriteMetadata(ModelProto model, IReadOnlyList<QuantizedInitializer> constrained, WeightStorage storage)
     {
         var entries = new Dictionary<string, string>
@@ -236,9 +247,23 @@ public static class QuantizedOnnxExporter
         };
         if (constrained.Count > 0)
         {
+            // One level set for every layer (the usual case), or "Mixed" with each layer's own in cbp.layers.
             var constraint = constrained[0].Constraint;
-            entries["cbp.constraint"] = constraint.Name;
-            entries["cbp.levels"] = string.Join(",", constraint.Levels.Select(l => l.ToString("R", CultureInfo.InvariantCulture)));
+            bool uniform = constrained.All(c => c.Constraint.Levels.SequenceEqual(constraint.Levels) && (c.Storage ?? storage) == (constrained[0].Storage ?? storage));
+            entries["cbp.constraint"] = uniform ? constraint.Name : "Mixed";
+            if (uniform)
+            {
+                entries["cbp.levels"] = Levels(constraint);
+                if (constrained[0].Storage is { } only)
+                {
+                    entries["cbp.weight_storage"] = only.ToString();
+                }
+            }
+            else
+            {
+                entries["cbp.weight_storage"] = "Mixed";
+            }
+            entries["cbp.layers"] = string.Join(";", constrained.Select(c => $"{c.Initializer}={c.Constraint.Name}:{c.Storage ?? storage}:{Levels(c.Constraint)}"));
         }
         foreach (var (key, value) in entries)
         {
