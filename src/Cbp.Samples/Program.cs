@@ -40,6 +40,8 @@ internal static class Program
           --output DIR           where models, plots and predictions are written (default ./cbp-output)
           --input FILE           the model to read (quantize-onnx: .onnx; batch-score: .zip)
           --data FILE            batch-score's CSV (a header line; the columns the model reads, by name)
+          --max-bytes N          fashion-mnist: the compact ONNX file must fit N bytes; each layer's level set
+                                 (2-bit shift, ternary, binary) or float is chosen for the least accuracy loss
           --threads N            TorchSharp threads (default: TorchSharp's, one per core; results are deterministic
                                  for a given seed, machine and thread count)
           --help                 this text
@@ -108,8 +110,9 @@ internal static class Program
     {
         var result = ConsoleProgress.Training((log, progress) => FashionMnistSample.Run(options, log, progress));
         Console.WriteLine();
-        Console.WriteLine($"Fashion-MNIST, small CNN, {options.Constraint} weights (first and last layers float):");
-        Console.WriteLine($"  {"",-34} {"float",14} {options.Constraint.Name + " (CBP)",18}");
+        string weights = options.MaxBytes is long budget ? $"mixed-precision weights within {budget:N0} bytes" : $"{options.Constraint} weights";
+        Console.WriteLine($"Fashion-MNIST, small CNN, {weights} (first and last layers float):");
+        Console.WriteLine($"  {"",-34} {"float",14} {(options.MaxBytes is null ? options.Constraint.Name : "mixed") + " (CBP)",18}");
         Console.WriteLine($"  {"test accuracy",-34} {result.FloatAccuracy,14:P2} {result.QuantizedAccuracy,18:P2}");
         Console.WriteLine($"  {"CFS/s before projection",-34} {"",14} {result.NormalizedCfs,18:F4}");
         Console.WriteLine($"  {"latent weights on their level",-34} {"",14} {result.FractionOnLevel,18:P2}");

@@ -60,6 +60,12 @@ public static class ProgramArguments
                 case "--threads":
                     options.Threads = Positive();
                     break;
+                case "--max-bytes":
+                    string bytes = Next();
+                    options.MaxBytes = long.TryParse(bytes, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long b) && b > 0
+                        ? b
+                        : throw new SampleException($"--max-bytes needs a positive number of bytes; got '{bytes}'.");
+                    break;
                 default:
                     throw new SampleException($"Unknown argument '{arg}'.");
             }

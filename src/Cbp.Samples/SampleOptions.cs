@@ -42,6 +42,9 @@ public sealed class SampleOptions
 
     /// <summary>TorchSharp threads, when given (--threads N); otherwise TorchSharp's default, one per core.</summary>
     public int? Threads { get; set; }
+
+    /// <summary>fashion-mnist: the compact file's size budget in bytes (mixed precision chosen per layer); null: one level set.</summary>
+    public long? MaxBytes { get; set; }
 }
 
 /// <summary>A problem the user can fix (bad argument, missing file): printed without a stack trace, exit code 2.</summary>

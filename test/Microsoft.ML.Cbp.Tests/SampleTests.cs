@@ -28,6 +28,7 @@ public sealed class SampleTests
             Assert.IsTrue(result.CompactBytes < result.FloatBytes / 5, "the compact model is several times smaller");
             Assert.IsTrue(result.BatchedRowsPerSecond > 0 && result.PlainRowsPerSecond > 0);
             Assert.IsTrue(lines.Exists(l => l.StartsWith("Reloaded and predicted the first test image", StringComparison.Ordinal)));
+            Assert.IsTrue(lines.Exists(l => l.Contains("| total (5 layers) |", StringComparison.Ordinal)), "the model summary is printed");
             // The consumption code's engine reads the zip the training code wrote.
             Assert.AreEqual(result.ModelPath, FashionMnistModel.MLNetModelPath);
         }
@@ -97,8 +98,32 @@ public sealed class SampleTests
     }
 
     [TestMethod]
+    public void FashionMnistWithASizeBudgetWritesAFileThatFits()
+    {
+        string output = Path.Combine(Path.GetTempPath(), "cbp-sample-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var options = ProgramArguments.Parse(new[] { "fashion-mnist", "--quick", "--max-bytes", "120000", "--output", output });
+            Assert.AreEqual(120_000L, options.MaxBytes);
+            var result = FashionMnistSample.Run(options, _ => { });
+            Assert.IsTrue(result.CompactBytes <= 120_000, $"{result.CompactBytes:N0} bytes");
+            Assert.AreEqual(result.CompactBytes, new FileInfo(result.OnnxPath).Length);
+            Assert.IsTrue(result.QuantizedAccuracy is > 0.3 and <= 1.0, $"quantized accuracy {result.QuantizedAccuracy}");
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+
+    [TestMethod]
     public void BadArgumentsAreRejectedWithAMessage()
     {
+        var budget = Assert.ThrowsExactly<SampleException>(() => ProgramArguments.Parse(new[] { "--max-bytes", "-5" }));
+        StringAssert.Contains(budget.Message, "--max-bytes needs a positive number of bytes");
         var unknown = Assert.ThrowsExactly<SampleException>(() => ProgramArguments.Parse(new[] { "--constraint", "quaternary" }));
         StringAssert.Contains(unknown.Message, "Unknown constraint 'quaternary'");
         var epochs = Assert.ThrowsExactly<SampleException>(() => ProgramArguments.Parse(new[] { "--epochs", "zero" }));

@@ -14,8 +14,9 @@ public static partial class FashionMnistModel
     /// <param name="epochs">CBP epochs.</param>
     /// <param name="validationData">Data whose accuracy is reported after every epoch (labels already keys), or null.</param>
     /// <param name="progress">Receives the training progress.</param>
+    /// <param name="maxModelBytes">A size budget for the compact ONNX file (per-layer precision chosen to fit), or null.</param>
     public static IEstimator<ITransformer> BuildPipeline(MLContext mlContext, WeightConstraint? constraint = null, int pretrainEpochs = 5, int epochs = 12,
-        IDataView? validationData = null, Action<CbpProgressReport>? progress = null) =>
+        IDataView? validationData = null, Action<CbpProgressReport>? progress = null, long? maxModelBytes = null) =>
         mlContext.Transforms.Conversion.MapValueToKey("Label", "Label")
             .Append(mlContext.Transforms.CbpQuantize(new CbpQuantizeOptions
             {
@@ -28,6 +29,7 @@ public static partial class FashionMnistModel
                 Epochs = epochs,
                 ValidationData = validationData,
                 Progress = progress,
+                MaxModelBytes = maxModelBytes,
             }))
             .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
 

@@ -61,7 +61,7 @@ public static class FashionMnistSample
                 {
                     log("  " + report);
                 }
-            }));
+            }), options.MaxBytes);
         var clock = Stopwatch.StartNew();
         var model = FashionMnistModel.RetrainPipeline(mlContext, trainData, pipeline);
         double trainingSeconds = clock.Elapsed.TotalSeconds;

@@ -182,6 +182,23 @@ public sealed class CbpQuantizeOptions
     public bool SkipRowsWithNonFiniteFeatures { get; set; }
 
     /// <summary>
+    /// The most bytes the compact ONNX file (SaveOnnx's, metadata included) may take. When set, Fit chooses for each weight
+    /// layer a level set from <see cref="MixedConstraints"/> (each stored in the narrowest storage that holds it: one bit
+    /// for binary, two for ternary, four for the shift sets) or float, so that the file fits with the least loss increase
+    /// measured on the training data after float pre-training, then trains every layer with CBP to its own level set.
+    /// <see cref="Constraint"/> and <see cref="WeightStorage"/> are then not used; <see cref="KeepFirstAndLastLayersFloat"/>
+    /// and <see cref="FloatLayers"/> still hold. A budget below the smallest reachable size fails before training, naming it.
+    /// Default null: off (one level set for every constrained layer).
+    /// </summary>
+    public long? MaxModelBytes { get; set; }
+
+    /// <summary>
+    /// The level sets a <see cref="MaxModelBytes"/> budget chooses from, per layer (float is always a choice). Default:
+    /// TwoBitShift, Ternary, Binary.
+    /// </summary>
+    public IList<WeightConstraint> MixedConstraints { get; set; } = new List<WeightConstraint> { WeightConstraint.TwoBitShift, WeightConstraint.Ternary, WeightConstraint.Binary };
+
+    /// <summary>
     /// Before training a pretrained multiclass model, check that its output order is the label column's key order: the
     /// untouched model scores at least 1,000 rows sampled across the training data (20 per class when that is more, up to
     /// 10,000), and when relabelling its outputs would match the labels 10 points more often than the key order and than
@@ -257,6 +274,21 @@ public sealed class CbpQuantizeOptions
         if (CheckpointPath is not null && (string.IsNullOrWhiteSpace(CheckpointPath) || Directory.Exists(CheckpointPath)))
         {
             throw new ArgumentException($"CheckpointPath must name a file (or be null for no checkpoints); got '{CheckpointPath}'.", nameof(CheckpointPath));
+        }
+        if (MaxModelBytes is long budget)
+        {
+            if (budget < 1)
+            {
+                throw new ArgumentException($"MaxModelBytes must be positive (or null for no budget); got {budget}.", nameof(MaxModelBytes));
+            }
+            if (MixedConstraints is null || MixedConstraints.Count == 0 || MixedConstraints.Any(c => c is null))
+            {
+                throw new ArgumentException("MixedConstraints must list at least one level set for MaxModelBytes to choose from.", nameof(MixedConstraints));
+            }
+            if (CheckpointPath is not null)
+            {
+                throw new ArgumentException("CheckpointPath cannot be combined with MaxModelBytes yet (the per-layer choice is not saved in the checkpoint); use one or the other.", nameof(CheckpointPath));
+            }
         }
         if (TrainingThreads is int threads && threads < 1)
         {

@@ -83,6 +83,9 @@ public sealed record CbpTrainingReport
     /// <summary>Wall-clock seconds of the whole Fit.</summary>
     public required double Seconds { get; init; }
 
+    /// <summary>The size budget the per-layer precisions were chosen under (<see cref="CbpQuantizeOptions.MaxModelBytes"/>), or null.</summary>
+    public long? MaxModelBytes { get; init; }
+
     /// <summary>
     /// The model summary as Markdown: what was trained and how it ended, then one row per weight layer (op, shape, weights,
     /// precision and why, bits per weight, float and compact bytes, final CFS / s, fraction on level, scale) and the totals.
@@ -94,7 +97,8 @@ public sealed record CbpTrainingReport
         string accuracy = ValidationAccuracy is double a
             ? string.Create(culture, $"; validation accuracy {a:P2}") + (FloatValidationAccuracy is double f ? string.Create(culture, $" (float {f:P2})") : "")
             : "";
-        text.AppendLine(culture, $"{Network}, {Constraint.Name} weights, trained on {TrainingDevice} ({TrainingRows:N0} rows) in {Seconds:F1} s; " +
+        string weights = MaxModelBytes is long budget ? string.Create(culture, $"mixed-precision weights (MaxModelBytes {budget:N0})") : $"{Constraint.Name} weights";
+        text.AppendLine(culture, $"{Network}, {weights}, trained on {TrainingDevice} ({TrainingRows:N0} rows) in {Seconds:F1} s; " +
             $"compact file {CompactModelBytes:N0} bytes, {CompactModelBytes / (double)Math.Max(1, FloatModelBytes):F3} of float ({FloatModelBytes:N0}){accuracy}.");
         text.AppendLine();
         text.AppendLine("| layer | op | shape | weights | precision | bits/weight | float bytes | compact bytes | CFS / s | on level | scale |");
@@ -105,15 +109,16 @@ public sealed record CbpTrainingReport
             {
                 CbpWeightLayerState.Constrained => layer.Precision,
                 CbpWeightLayerState.FloatByOption => "float (FloatLayers)",
+                CbpWeightLayerState.FloatByBudget => "float (size budget)",
                 _ => "float (first or last layer)",
             };
             text.AppendLine(culture, $"| {layer.Name} | {layer.Op} | {string.Join("x", layer.Shape)} | {layer.Weights:N0} | {precision} | {layer.BitsPerWeight} | " +
                 $"{layer.FloatBytes:N0} | {layer.CompactBytes:N0} | {(layer.NormalizedCfs is double cfs ? cfs.ToString("F4", culture) : "")} | " +
                 $"{(layer.FractionOnLevel is double on ? on.ToString("P1", culture) : "")} | {(layer.Scale is double scale ? scale.ToString("G4", culture) : "")} |");
         }
-        long weights = WeightLayers.Sum(l => l.Weights), floatBytes = WeightLayers.Sum(l => l.FloatBytes), compactBytes = WeightLayers.Sum(l => l.CompactBytes);
-        text.AppendLine(culture, $"| total ({WeightLayers.Count} layers) | | | {weights:N0} | {WeightLayers.Count(l => l.State == CbpWeightLayerState.Constrained)} constrained | " +
-            $"{8.0 * compactBytes / Math.Max(1, weights):F2} | {floatBytes:N0} | {compactBytes:N0} | {FinalNormalizedCfs:F4} | {FractionOnLevel:P1} | |");
+        long totalWeights = WeightLayers.Sum(l => l.Weights), floatBytes = WeightLayers.Sum(l => l.FloatBytes), compactBytes = WeightLayers.Sum(l => l.CompactBytes);
+        text.AppendLine(culture, $"| total ({WeightLayers.Count} layers) | | | {totalWeights:N0} | {WeightLayers.Count(l => l.State == CbpWeightLayerState.Constrained)} constrained | " +
+            $"{8.0 * compactBytes / Math.Max(1, totalWeights):F2} | {floatBytes:N0} | {compactBytes:N0} | {FinalNormalizedCfs:F4} | {FractionOnLevel:P1} | |");
         return text.ToString();
     }
 }

@@ -11,4 +11,7 @@ public enum CbpWeightLayerState
 
     /// <summary>Kept float because <see cref="CbpQuantizeOptions.FloatLayers"/> names it.</summary>
     FloatByOption,
+
+    /// <summary>Kept float by the <see cref="CbpQuantizeOptions.MaxModelBytes"/> choice (the budget allowed it and it lost least that way).</summary>
+    FloatByBudget,
 }

@@ -40,7 +40,15 @@ internal static class QuantizationPipeline
         ArgumentNullException.ThrowIfNull(input);
         InputColumns.Inspect(input.Schema, options.FeatureColumnName, options.LabelColumnName);
         // Knowable before training: whether the storage holds the level set's codes.
-        Onnx.QuantizedOnnxExporter.CheckStorage(options.Constraint, options.WeightStorage, "the constrained weights");
+        if (options.MaxModelBytes is null)
+        {
+            Onnx.QuantizedOnnxExporter.CheckStorage(options.Constraint, options.WeightStorage, "the constrained weights");
+        }
+        else
+        {
+            // Every mixed level set must have an integer storage.
+            SizeBudget.Choices(options);
+        }
         progress(new CbpProgressReport(CbpPhase.LoadingData, 0, 0, 0, 0, null));
         using var train = TrainingData.Open(input, options, "training data");
         using var validation = options.ValidationData is { } v ? TrainingData.Open(v, options, "ValidationData") : null;

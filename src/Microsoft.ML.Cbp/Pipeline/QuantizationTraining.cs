@@ -84,6 +84,27 @@ internal static class QuantizationTraining
             throw new ArgumentException($"The training data has {rows} labelled row(s); the network '{network}' needs at least {MinimumBatchNormRows} (batch normalisation).", nameof(options));
         }
 
+        var selected = ConstrainedInitializerSelection.Select(model, options.KeepFirstAndLastLayersFloat, exclude: options.FloatLayers);
+        if (selected.Count == 0)
+        {
+            throw new ArgumentException(
+                $"The network has no weight layer left to constrain (candidates: {string.Join(", ", ConstrainedInitializerSelection.Candidates(model))}); " +
+                "set KeepFirstAndLastLayersFloat = false or remove names from FloatLayers.", nameof(options));
+        }
+        // A size budget is checked before training: only the shapes decide what the smallest file is.
+        var choices = options.MaxModelBytes is null ? null : SizeBudget.Choices(options);
+        if (options.MaxModelBytes is long budget)
+        {
+            long floatFile = OnnxModelFile.ToBytes(CompactUnder(module, rowShape, selected.ToDictionary(n => n, _ => LayerPrecision.Float), options.ScaleMode)).LongLength;
+            if (floatFile <= budget)
+            {
+                throw new ArgumentException(
+                    $"MaxModelBytes {budget:N0} holds the whole float network ({floatFile:N0} bytes): nothing needs quantizing. Lower the budget, or leave it unset and choose a Constraint.",
+                    nameof(CbpQuantizeOptions.MaxModelBytes));
+            }
+            SizeBudget.Plan(selected, choices!, null, budget, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
+        }
+
         List<EpochReport> pretraining;
         double? floatAccuracy;
         if (resume?.Meta.Phase == TrainingCheckpoint.CbpPhase)
@@ -99,17 +120,24 @@ internal static class QuantizationTraining
             floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         }
 
-        var selected = ConstrainedInitializerSelection.Select(model, options.KeepFirstAndLastLayersFloat, exclude: options.FloatLayers);
-        if (selected.Count == 0)
+        // Mixed precision: each layer's level set (or float) from the loss increase of rounding it alone, under the budget.
+        var precision = selected.ToDictionary(n => n, _ => new LayerPrecision(options.Constraint, options.WeightStorage), StringComparer.Ordinal);
+        if (options.MaxModelBytes is long maxBytes)
         {
-            throw new ArgumentException(
-                $"The network has no weight layer left to constrain (candidates: {string.Join(", ", ConstrainedInitializerSelection.Candidates(model))}); " +
-                "set KeepFirstAndLastLayersFloat = false or remove names from FloatLayers.", nameof(options));
+            using var scope = NewDisposeScope();
+            var batchesForSensitivity = trainSource.Pass(0).Take(SensitivityBatches).ToList();
+            var increase = SizeBudget.LossIncrease(module, loss, batchesForSensitivity, selected, choices!, options.ScaleMode);
+            precision = SizeBudget.Plan(selected, choices!, increase, maxBytes, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
         }
         var trainerOptions = EngineOptions.Cbp(options, batches);
         int scheduleEpochs = trainerOptions.Epochs;
         int batchesPerStep = trainerOptions.BatchesPerEpoch!.Value;
-        using var trainer = new CbpTrainer(module, loss, selected.Select(module.MemberName), options.Constraint, trainerOptions);
+        var levelSets = precision.Where(p => p.Value.Constraint is not null).ToDictionary(p => module.MemberName(p.Key), p => p.Value.Constraint!, StringComparer.Ordinal);
+        if (levelSets.Count == 0)
+        {
+            throw new ArgumentException($"MaxModelBytes {options.MaxModelBytes:N0} leaves every layer float; lower it so that some layer is quantized.", nameof(CbpQuantizeOptions.MaxModelBytes));
+        }
+        using var trainer = new CbpTrainer(module, loss, levelSets, trainerOptions);
         var largest = trainer.ConstrainedParameters.OrderByDescending(p => p.Count).First();
         long[] before;
         var cbp = new List<EpochReport>();
@@ -143,14 +171,20 @@ internal static class QuantizationTraining
         CheckFinite(module, trainSource);
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
-            .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), options.Constraint, p.Scale.cpu().data<float>().ToArray()))
+            .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), p.Constraint, p.Scale.cpu().data<float>().ToArray())
+            {
+                Storage = precision[module.InitializerName(p.Name)].Storage,
+            })
             .ToList();
         module.to(CPU);
         // The form SaveOnnx writes: codes in Constant nodes decoded by Cast and Mul, which ML.NET's ApplyOnnxModel reads
         // as well as ONNX Runtime (ML.NET refuses the INT4 and INT2 initializers a DequantizeLinear form needs).
-        var compact = ScoringGraph.DecodeWithCastAndMul(QuantizedOnnxExporter.Export(module, constrained, options.WeightStorage));
+        var compact = Compact(module, rowShape, constrained);
         var floatModel = QuantizedOnnxExporter.Export(module, Array.Empty<QuantizedInitializer>(), WeightStorage.Float32);
-        DeclareRowShape(compact, module.Input.Name, rowShape);
+        if (options.MaxModelBytes is long limit && OnnxModelFile.ToBytes(compact).LongLength > limit)
+        {
+            throw new InvalidOperationException($"The compact file is {OnnxModelFile.ToBytes(compact).LongLength:N0} bytes, over MaxModelBytes {limit:N0}; the size plan was wrong. Please report this.");
+        }
 
         var summary = new CbpTrainingReport
         {
@@ -163,9 +197,10 @@ internal static class QuantizationTraining
             DataPath = train.Description,
             DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
             TrainingThreads = get_num_threads(),
-            ConstrainedLayers = selected,
-            WeightLayers = WeightLayerSummary.Rows(model, selected, options.FloatLayers, options.Constraint, options.WeightStorage, compact, layerStatistics,
+            ConstrainedLayers = constrained.Select(c => c.Initializer).ToList(),
+            WeightLayers = WeightLayerSummary.Rows(model, precision, options.FloatLayers, compact, layerStatistics,
                 constrained.ToDictionary(c => c.Initializer, c => c.Scale, StringComparer.Ordinal)),
+            MaxModelBytes = options.MaxModelBytes,
             Pretraining = pretraining,
             Cbp = cbp,
             FloatValidationAccuracy = floatAccuracy,
@@ -401,6 +436,48 @@ internal static class QuantizationTraining
 
     private static CbpProgressReport EpochEnd(CbpPhase phase, int epoch, int epochs, EpochReport report, int batchSize) =>
         new(phase, epoch, epochs, report.Batches, report.Batches, report) { RowsPerSecond = report.Seconds > 0 ? (double)report.Batches * batchSize / report.Seconds : null };
+
+    /// <summary>Batches of training data the size budget measures each layer's loss increase on.</summary>
+    private const int SensitivityBatches = 4;
+
+    /// <summary>
+    /// The file SaveOnnx writes: codes in Constant nodes decoded by Cast and Mul (ML.NET's ApplyOnnxModel reads it as well as
+    /// ONNX Runtime; ML.NET refuses the INT4 and INT2 initializers a DequantizeLinear form needs), the row shape declared.
+    /// </summary>
+    private static ModelProto Compact(OnnxGraphModule module, long[] rowShape, IReadOnlyList<QuantizedInitializer> constrained)
+    {
+        var compact = ScoringGraph.DecodeWithCastAndMul(QuantizedOnnxExporter.Export(module, constrained, WeightStorage.Float32));
+        DeclareRowShape(compact, module.Input.Name, rowShape);
+        return compact;
+    }
+
+    /// <summary>The compact file a size plan would give: its layers rounded to their levels on a copy of the weights, which are restored.</summary>
+    private static ModelProto CompactUnder(OnnxGraphModule module, long[] rowShape, IReadOnlyDictionary<string, LayerPrecision> plan, ScaleMode scaleMode)
+    {
+        var saved = plan.Keys.ToDictionary(n => n, n => module.InitializerValue(n).detach().clone(), StringComparer.Ordinal);
+        try
+        {
+            var constrained = new List<QuantizedInitializer>();
+            foreach (var (name, choice) in plan)
+            {
+                if (choice.Constraint is { } constraint)
+                {
+                    var scales = Baselines.RoundToLevels(module, new[] { module.MemberName(name) }, constraint, scaleMode);
+                    constrained.Add(new QuantizedInitializer(name, constraint, scales[module.MemberName(name)]) { Storage = choice.Storage });
+                }
+            }
+            return Compact(module, rowShape, constrained);
+        }
+        finally
+        {
+            using var noGrad = no_grad();
+            foreach (var (name, value) in saved)
+            {
+                module.InitializerValue(name).copy_(value);
+                value.Dispose();
+            }
+        }
+    }
 
     private static void DeclareRowShape(ModelProto model, string inputName, long[] rowShape)
     {

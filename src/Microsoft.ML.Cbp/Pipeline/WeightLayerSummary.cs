@@ -12,15 +12,13 @@ internal static class WeightLayerSummary
 {
     /// <summary>Builds one row per weight layer of <paramref name="model"/>, in graph order.</summary>
     /// <param name="model">The network as trained (its graph and initializer shapes).</param>
-    /// <param name="selected">The constrained initializers.</param>
+    /// <param name="precision">Each selected layer's level set and storage (float when a size budget left it float).</param>
     /// <param name="floatByOption">Initializers kept float by <see cref="CbpQuantizeOptions.FloatLayers"/>.</param>
-    /// <param name="constraint">The level set.</param>
-    /// <param name="storage">How constrained weights are stored.</param>
     /// <param name="compact">The compact file's model (SaveOnnx's form), whose bytes per tensor are counted.</param>
     /// <param name="statistics">CBP's end state per constrained initializer (before the final projection); null without CBP.</param>
     /// <param name="scales">Each constrained initializer's scales.</param>
-    public static List<CbpWeightLayer> Rows(ModelProto model, IReadOnlyList<string> selected, IEnumerable<string> floatByOption, WeightConstraint constraint,
-        WeightStorage storage, ModelProto? compact, IReadOnlyDictionary<string, ConstraintStatistics>? statistics, IReadOnlyDictionary<string, float[]>? scales)
+    public static List<CbpWeightLayer> Rows(ModelProto model, IReadOnlyDictionary<string, LayerPrecision> precision, IEnumerable<string> floatByOption,
+        ModelProto? compact, IReadOnlyDictionary<string, ConstraintStatistics>? statistics, IReadOnlyDictionary<string, float[]>? scales)
     {
         var excluded = new HashSet<string>(floatByOption, StringComparer.Ordinal);
         var rows = new List<CbpWeightLayer>();
@@ -28,8 +26,10 @@ internal static class WeightLayerSummary
         {
             var dims = model.Graph.Initializer.First(t => t.Name == name).Dims.ToArray();
             long weights = dims.Aggregate(1L, (a, b) => a * b);
-            bool constrained = selected.Contains(name);
+            var choice = precision.TryGetValue(name, out var c) ? c : null;
+            bool constrained = choice?.Constraint is not null;
             var state = constrained ? CbpWeightLayerState.Constrained
+                : choice is not null ? CbpWeightLayerState.FloatByBudget
                 : excluded.Contains(name) ? CbpWeightLayerState.FloatByOption
                 : CbpWeightLayerState.FloatFirstOrLast;
             var stats = constrained && statistics is not null && statistics.TryGetValue(name, out var s) ? s : null;
@@ -37,8 +37,8 @@ internal static class WeightLayerSummary
             {
                 Op = op,
                 Shape = dims,
-                Precision = constrained ? constraint.Name : "float",
-                BitsPerWeight = constrained ? QuantizedOnnxExporter.Bits(storage) : 32,
+                Precision = constrained ? choice!.Constraint!.Name : "float",
+                BitsPerWeight = constrained ? QuantizedOnnxExporter.Bits(choice!.Storage!.Value) : 32,
                 CompactBytes = compact is null ? weights * sizeof(float) : StoredBytes.Of(compact, name),
                 NormalizedCfs = stats?.NormalizedCfs,
                 FractionOnLevel = stats?.FractionOnLevel,
