@@ -38,6 +38,12 @@ internal static class Program
                 (failures.Count == 0 ? "No mutant let another exception out or ended the process.\n" : "Failures:\n\n" + string.Join("\n", failures.Select(f => "- " + f)) + "\n"));
             return failures.Count == 0 ? 0 : 1;
         }
+        if (suite == "budget")
+        {
+            int seeds = int.Parse(ArgValue(args, "--seeds") ?? "1", CultureInfo.InvariantCulture);
+            Write(Path.Combine(folder, quick ? "size-budget-quick.md" : "size-budget.md"), SizeBudgetBenchmark.Report(quick, seeds, ("bash build/bench.sh " + string.Join(" ", args)).Trim()));
+            return 0;
+        }
         if (suite == "zoo")
         {
             Write(Path.Combine(folder, "zoo-coverage.md"), ZooCoverageBenchmark.Run(quick, FindRepoRoot(), ("bash build/bench.sh " + string.Join(" ", args)).Trim(), ArgValue(args, "--models")));

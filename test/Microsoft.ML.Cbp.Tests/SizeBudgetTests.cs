@@ -53,6 +53,24 @@ public sealed class SizeBudgetTests
                 }
             }
             Assert.AreEqual(best, pick.Select((k, i) => loss[i][k]).Sum(), 1e-12, $"trial {trial}");
+
+            // Large capacities use buckets (costs rounded up): still within capacity, and no worse than the exact optimum
+            // with one bucket less room per layer.
+            var large = bytes.Select(row => row.Select(b => b * 1_000).ToArray()).ToArray();
+            long roomy = capacity * 1_000 + 25_000;
+            long bucket = (roomy + 19_999) / 20_000;
+            var bucketed = SizeBudget.Knapsack(loss, large, roomy);
+            Assert.IsTrue(bucketed.Select((k, i) => large[i][k]).Sum() <= roomy, $"trial {trial}: over the large capacity");
+            double bestWithLessRoom = double.PositiveInfinity;
+            foreach (var combination in Enumerable.Range(0, (int)Math.Pow(choices, layers)))
+            {
+                var ks = Enumerable.Range(0, layers).Select(i => combination / (int)Math.Pow(choices, i) % choices).ToArray();
+                if (ks.Select((k, i) => large[i][k]).Sum() <= roomy - layers * bucket)
+                {
+                    bestWithLessRoom = Math.Min(bestWithLessRoom, ks.Select((k, i) => loss[i][k]).Sum());
+                }
+            }
+            Assert.IsTrue(bucketed.Select((k, i) => loss[i][k]).Sum() <= bestWithLessRoom + 1e-12, $"trial {trial}: bucketed pick");
         }
     }
 
@@ -113,7 +131,34 @@ public sealed class SizeBudgetTests
         Assert.IsTrue(report.CompactModelBytes > binary, "the budget's room above all-binary is used");
         Assert.IsTrue(report.WeightLayers.Select(l => l.Precision).Distinct().Count() >= 2, $"mixed: {string.Join(", ", report.WeightLayers.Select(l => l.Precision))}");
         StringAssert.Contains(report.ToString(), $"mixed-precision weights (MaxModelBytes {budgeted.MaxModelBytes:N0})");
-        // The mixed file scores: the transformer (ONNX Runtime) predicts a class for every row.
-        Assert.AreEqual(600, transformer.Transform(train).GetColumn<float[]>("Score").Count(s => s.Length == 10 && s.All(float.IsFinite)));
+        // The mixed model scores, and ML.NET's save and reload keeps its scores.
+        var scores = transformer.Transform(train).GetColumn<float[]>("Score").ToArray();
+        Assert.AreEqual(600, scores.Count(s => s.Length == 10 && s.All(float.IsFinite)));
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"cbp-budget-{Guid.NewGuid():N}.zip");
+        try
+        {
+            ml.Model.Save(transformer, train.Schema, path);
+            var reloaded = ml.Model.Load(path, out _);
+            float[][] again;
+            try
+            {
+                again = reloaded.Transform(train).GetColumn<float[]>("Score").ToArray();
+            }
+            finally
+            {
+                (reloaded as IDisposable)?.Dispose();
+            }
+            for (int r = 0; r < scores.Length; r++)
+            {
+                for (int k = 0; k < 10; k++)
+                {
+                    Assert.AreEqual(scores[r][k], again[r][k], 1e-6, $"row {r}, class {k} after reload");
+                }
+            }
+        }
+        finally
+        {
+            System.IO.File.Delete(path);
+        }
     }
 }

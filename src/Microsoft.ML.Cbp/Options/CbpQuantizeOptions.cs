@@ -187,7 +187,8 @@ public sealed class CbpQuantizeOptions
     /// for binary, two for ternary, four for the shift sets) or float, so that the file fits with the least loss increase
     /// measured on the training data after float pre-training, then trains every layer with CBP to its own level set.
     /// <see cref="Constraint"/> and <see cref="WeightStorage"/> are then not used; <see cref="KeepFirstAndLastLayersFloat"/>
-    /// and <see cref="FloatLayers"/> still hold. A budget below the smallest reachable size fails before training, naming it.
+    /// and <see cref="FloatLayers"/> still hold. A budget below the smallest reachable size fails before training, naming it,
+    /// and so does one that holds the whole float network (nothing to quantize). CheckpointPath cannot be combined with it yet.
     /// Default null: off (one level set for every constrained layer).
     /// </summary>
     public long? MaxModelBytes { get; set; }

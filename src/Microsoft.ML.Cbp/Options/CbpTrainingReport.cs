@@ -13,7 +13,7 @@ public sealed record CbpTrainingReport
     /// <summary>The network trained ("SmallCnn", "Mlp(256-256)", or "pretrained").</summary>
     public required string Network { get; init; }
 
-    /// <summary>The level set.</summary>
+    /// <summary>The level set (with <see cref="MaxModelBytes"/>, each layer's is in <see cref="WeightLayers"/> and this is the unused option).</summary>
     public required WeightConstraint Constraint { get; init; }
 
     /// <summary>"CPU" or "CUDA": where TorchSharp trained.</summary>

@@ -197,7 +197,7 @@ internal static class QuantizationTraining
             DataPath = train.Description,
             DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
             TrainingThreads = get_num_threads(),
-            ConstrainedLayers = constrained.Select(c => c.Initializer).ToList(),
+            ConstrainedLayers = selected.Where(n => precision[n].Constraint is not null).ToList(),
             WeightLayers = WeightLayerSummary.Rows(model, precision, options.FloatLayers, compact, layerStatistics,
                 constrained.ToDictionary(c => c.Initializer, c => c.Scale, StringComparer.Ordinal)),
             MaxModelBytes = options.MaxModelBytes,

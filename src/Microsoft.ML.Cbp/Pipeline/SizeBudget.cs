@@ -77,7 +77,7 @@ internal static class SizeBudget
             var model = compact(layers.ToDictionary(l => l, _ => choices[k]));
             for (int i = 0; i < layers.Count; i++)
             {
-                stored[i][k] = StoredBytes.Of(model, layers[i]);
+                stored[i][k] = StoredBytes.Of(model, layers[i], withFraming: true);
             }
         }
         long Size(IReadOnlyDictionary<string, LayerPrecision> plan) => OnnxModelFile.ToBytes(compact(plan)).LongLength;
@@ -201,7 +201,9 @@ internal static class SizeBudget
                         continue;
                     }
                     Baselines.RoundToLevels(module, new[] { module.MemberName(layers[i]) }, constraint, scaleMode);
-                    result[i][k] = Math.Max(0, MeanLoss() - baseline);
+                    // A loss that is not finite (the layer rounded breaks the network) is the worst choice, not an undefined one.
+                    double increase = MeanLoss() - baseline;
+                    result[i][k] = double.IsFinite(increase) ? Math.Max(0, increase) : 1e30;
                     using (no_grad())
                     {
                         weight.copy_(saved);

@@ -72,12 +72,12 @@ public static class QuantizedOnnxExporter
         var stored = constrained.Where(c => (c.Storage ?? storage) != WeightStorage.Float32).ToList();
         if (stored.Count > 0)
         {
-            // The opset every storage used needs: per-channel INT8 13, INT4 21, INT2 25, one bit 13.
+            // The opset every storage used needs: per-channel INT8 13, INT4 21, INT2 25, one bit 10 (Mod, Slice inputs).
             int needed = stored.Max(c => (c.Storage ?? storage) switch
             {
                 WeightStorage.Int8 => c.Scale.Length > 1 ? 13 : 10,
                 WeightStorage.Int4 => 21,
-                WeightStorage.OneBit => 13,
+                WeightStorage.OneBit => 10,
                 _ => 25,
             });
             OnnxOpsetUpgrader.Upgrade(model, needed, OnnxOpRegistry.Supported);
@@ -262,6 +262,11 @@ public static class QuantizedOnnxExporter
             else
             {
                 entries["cbp.weight_storage"] = "Mixed";
+                // A file re-quantized from a uniform one must not keep its old level set.
+                if (model.MetadataProps.FirstOrDefault(p => p.Key == "cbp.levels") is { } stale)
+                {
+                    model.MetadataProps.Remove(stale);
+                }
             }
             entries["cbp.layers"] = string.Join(";", constrained.Select(c => $"{c.Initializer}={c.Constraint.Name}:{c.Storage ?? storage}:{Levels(c.Constraint)}"));
         }

@@ -17,7 +17,7 @@ public enum WeightStorage
 
     /// <summary>
     /// 1-bit codes, eight per byte, for two-level sets (binary): ONNX has no 1-bit type, so the bits are a packed uint8
-    /// constant that standard ops (Cast, Div, Mod, Reshape, Mul, Sub; opset 13) decode to -1/+1 before the scale.
+    /// constant that standard ops (Cast, Div, Mod, Reshape, Slice, Mul, Sub; opset 10) decode to -1/+1 before the scale.
     /// ONNX Runtime folds the decode into a float weight when the session starts; ML.NET's ApplyOnnxModel reads the file.
     /// </summary>
     OneBit = 4,

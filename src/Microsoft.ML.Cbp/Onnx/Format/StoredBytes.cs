@@ -14,7 +14,9 @@ internal static class StoredBytes
     /// <summary>The data bytes behind <paramref name="tensor"/>; 0 when it depends on a graph input or does not exist.</summary>
     /// <param name="model">The model.</param>
     /// <param name="tensor">An initializer or a node output.</param>
-    public static long Of(ModelProto model, string tensor)
+    /// <param name="withFraming">Count what the file spends on the nodes and tensors too (names, op types, attributes, protobuf
+    /// framing), not only the data: what a size budget must count.</param>
+    public static long Of(ModelProto model, string tensor, bool withFraming = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         var initializers = model.Graph.Initializer.GroupBy(t => t.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
@@ -32,11 +34,15 @@ internal static class StoredBytes
             }
             if (initializers.TryGetValue(name, out var t))
             {
-                total += Bytes(t);
+                total += withFraming ? t.CalculateSize() + 4 : Bytes(t);
             }
             else if (producers.TryGetValue(name, out var node))
             {
-                if (node.OpType == "Constant")
+                if (withFraming)
+                {
+                    total += node.CalculateSize() + 4;
+                }
+                else if (node.OpType == "Constant")
                 {
                     total += node.Attribute.Where(a => a.Name == "value" && a.T is not null).Sum(a => Bytes(a.T));
                 }

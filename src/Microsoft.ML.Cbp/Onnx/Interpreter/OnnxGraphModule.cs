@@ -381,10 +381,11 @@ public sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         var constantOnly = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
         {
-            // The decode of stored codes (Mul by the layer's scale of a Cast of codes computed from Constant nodes alone, as
-            // SaveOnnx writes it: Cast(Constant codes), or the one-bit unpacking) is a fixed weight: its scale is not trained.
-            bool decode = node.OpType == "Mul" && node.Input.Any(i => producers.TryGetValue(i, out var cast) && cast.OpType == "Cast"
-                && cast.Input.Count > 0 && FromConstantsOnly(cast.Input[0], producers, constantOnly));
+            // The decode of stored codes (Mul by the layer's scale of a Cast of codes, as SaveOnnx writes it: Cast(Constant codes),
+            // or the one-bit unpacking, whose Cast output ends in "_cbp_float") is a fixed weight: its scale is not trained.
+            bool decode = node.OpType == "Mul" && node.Input.Any(i => producers.TryGetValue(i, out var cast) && cast.OpType == "Cast" && cast.Input.Count > 0
+                && ((producers.TryGetValue(cast.Input[0], out var constant) && constant.OpType == "Constant")
+                    || (i.EndsWith("_cbp_float", StringComparison.Ordinal) && FromConstantsOnly(cast.Input[0], producers, constantOnly))));
             if (!decode && TrainableInputs.TryGetValue(node.OpType, out var positions))
             {
                 foreach (int p in positions.Where(p => p < node.Input.Count))
