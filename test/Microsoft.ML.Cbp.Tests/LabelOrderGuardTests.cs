@@ -141,6 +141,12 @@ public sealed class LabelOrderGuardTests
         CollectionAssert.AreEqual(Enumerable.Range(0, 10).Select(i => (long)i).ToArray(), classes.Distinct().Order().ToArray());
         CollectionAssert.AreEqual(Enumerable.Range(0, 1000).Select(i => 5f * i).ToArray(), features.Where((_, i) => i % 2 == 0).ToArray(), "rows 0, 5, ..., 4,995");
         Assert.AreEqual(5000, DataViewSampler.SampleClasses(data, "Features", "Label", 5000, 6000, 256, (_, _, _) => { }), "fewer rows than wanted: all of them");
+
+        // A row with NaN features is left out of the sample (never scored as a real class); the others stay.
+        rows[5].Features = new[] { float.NaN, 1f };
+        long withNaN = DataViewSampler.SampleClasses(ml.Data.LoadFromEnumerable(rows), "Features", "Label", 5000, 1000, 256, (f, _, n) =>
+            Assert.IsTrue(f.Take(2 * n).All(float.IsFinite), "no NaN reaches the model"));
+        Assert.AreEqual(999, withNaN);
     }
 
     private sealed class ClassName
