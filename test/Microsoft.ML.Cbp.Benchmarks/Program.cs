@@ -41,7 +41,7 @@ internal static class Program
         if (suite == "budget")
         {
             int seeds = int.Parse(ArgValue(args, "--seeds") ?? "1", CultureInfo.InvariantCulture);
-            Write(Path.Combine(folder, quick ? "size-budget-quick.md" : "size-budget.md"), SizeBudgetBenchmark.Report(quick, seeds, ("bash build/bench.sh " + string.Join(" ", args)).Trim()));
+            Write(Path.Combine(folder, quick ? "size-budget-quick.md" : "size-budget.md"), SizeBudgetBenchmark.Report(quick, seeds, ArgValue(args, "--network") ?? "all", ("bash build/bench.sh " + string.Join(" ", args)).Trim()));
             return 0;
         }
         if (suite == "zoo")

@@ -21,8 +21,11 @@ public sealed class CheckpointTests
         return (ml, map.Transform(ml.Data.TakeRows(train, 600)), map.Transform(ml.Data.TakeRows(test, 200)));
     }
 
-    private static CbpQuantizeOptions Options(string? checkpoint, IDataView validation, long cacheBudget, CancellationToken token = default) => new()
+    private static CbpQuantizeOptions Options(string? checkpoint, IDataView validation, long cacheBudget, CancellationToken token = default, long? maxModelBytes = null) => new()
     {
+        // With a size budget every layer is a candidate, so the plan has three layers to choose for.
+        MaxModelBytes = maxModelBytes,
+        KeepFirstAndLastLayersFloat = maxModelBytes is null,
         // Dropout draws from the global random state, which a resumed Fit must restore to give the same model.
         Architecture = CbpArchitecture.Mlp(new[] { 32, 32 }, dropout: 0.2f),
         PretrainEpochs = 3,
@@ -37,14 +40,15 @@ public sealed class CheckpointTests
     };
 
     /// <summary>Fits once, cancelling right after the given epoch of the given phase has been reported, then fits again to the end.</summary>
-    private static byte[] InterruptedThenResumed(CbpPhase phase, int epoch, long cacheBudget, out int resumedEpochs)
+    private static byte[] InterruptedThenResumed(CbpPhase phase, int epoch, long cacheBudget, out int resumedEpochs, long? maxModelBytes = null,
+        Action<string, Func<CbpQuantizeOptions>>? inspectCheckpoint = null)
     {
         var (ml, train, validation) = Fashion();
         string path = Path.Combine(Path.GetTempPath(), $"cbp-checkpoint-{Guid.NewGuid():N}.ckpt");
         try
         {
             using var cancel = new CancellationTokenSource();
-            var first = Options(path, validation, cacheBudget, cancel.Token);
+            var first = Options(path, validation, cacheBudget, cancel.Token, maxModelBytes);
             first.Progress = r =>
             {
                 if (r.Phase == phase && r.Epoch is not null && r.EpochNumber == epoch)
@@ -54,8 +58,9 @@ public sealed class CheckpointTests
             };
             Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.CbpQuantize(first).Fit(train));
             Assert.IsTrue(File.Exists(path), "the interrupted Fit left its checkpoint");
+            inspectCheckpoint?.Invoke(path, () => Options(path, validation, cacheBudget, maxModelBytes: maxModelBytes));
 
-            var second = Options(path, validation, cacheBudget);
+            var second = Options(path, validation, cacheBudget, maxModelBytes: maxModelBytes);
             int trained = 0;
             second.Progress = r => trained += r.Epoch is not null ? 1 : 0;
             using var resumed = ml.Transforms.CbpQuantize(second).Fit(train);
@@ -70,11 +75,60 @@ public sealed class CheckpointTests
         }
     }
 
-    private static byte[] Uninterrupted(long cacheBudget)
+    private static byte[] Uninterrupted(long cacheBudget, long? maxModelBytes = null)
     {
         var (ml, train, validation) = Fashion();
-        using var model = ml.Transforms.CbpQuantize(Options(null, validation, cacheBudget)).Fit(train);
+        using var model = ml.Transforms.CbpQuantize(Options(null, validation, cacheBudget, maxModelBytes: maxModelBytes)).Fit(train);
         return model.GetOnnxBytes();
+    }
+
+    [TestMethod]
+    public void AFitUnderASizeBudgetInterruptedDuringCbpResumesToTheSamePlanAndModel()
+    {
+        // After 3 schedule epochs CBP has moved the weights: a plan measured again from them could differ; the checkpoint's is kept.
+        var resumed = InterruptedThenResumed(CbpPhase.Cbp, 3, cacheBudget: 2L << 30, out int epochs, maxModelBytes: 30_000, inspectCheckpoint: (path, options) =>
+        {
+            // The checkpoint holds the plan: a choice (index into MixedConstraints, then float) for each of the three layers ...
+            var (header, rest) = ReadHeader(path);
+            var plan = header["SizePlan"]!.AsObject();
+            Assert.AreEqual(3, plan.Count);
+            Assert.IsTrue(plan.All(p => (int)p.Value! is >= 0 and <= 3));
+            // ... and resuming reads it: without it, the resume is refused rather than measuring a plan again.
+            string stripped = path + ".stripped";
+            header.Remove("SizePlan");
+            WriteHeader(stripped, header, rest);
+            try
+            {
+                var (ml, train, _) = Fashion();
+                var copy = options();
+                copy.CheckpointPath = stripped;
+                var error = Assert.ThrowsExactly<InvalidDataException>(() => ml.Transforms.CbpQuantize(copy).Fit(train));
+                StringAssert.Contains(error.Message, "size plan");
+            }
+            finally
+            {
+                File.Delete(stripped);
+            }
+        });
+        Assert.AreEqual(5, epochs);
+        var uninterrupted = Uninterrupted(2L << 30, maxModelBytes: 30_000);
+        CollectionAssert.AreEqual(uninterrupted, resumed);
+        Assert.IsTrue(resumed.Length <= 30_000, $"{resumed.Length:N0} bytes: the file fits the budget");
+    }
+
+    /// <summary>A checkpoint's JSON header (after the 8-byte magic and an int32 length) and the bytes after it.</summary>
+    private static (System.Text.Json.Nodes.JsonObject Header, byte[] Tensors) ReadHeader(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        int length = BitConverter.ToInt32(bytes, 8);
+        var header = System.Text.Json.Nodes.JsonNode.Parse(bytes.AsSpan(12, length))!.AsObject();
+        return (header, bytes[(12 + length)..]);
+    }
+
+    private static void WriteHeader(string path, System.Text.Json.Nodes.JsonObject header, byte[] rest)
+    {
+        var json = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString());
+        File.WriteAllBytes(path, System.Text.Encoding.ASCII.GetBytes("CBPCKPT1").Concat(BitConverter.GetBytes(json.Length)).Concat(json).Concat(rest).ToArray());
     }
 
     [TestMethod]

@@ -58,7 +58,6 @@ public sealed class NewPathErrorTests
         var empty = new CbpQuantizeOptions { MaxModelBytes = 1000 };
         empty.MixedConstraints.Clear();
         Assert.AreEqual("MixedConstraints", Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(empty)).ParamName);
-        Assert.AreEqual("CheckpointPath", Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(new CbpQuantizeOptions { MaxModelBytes = 1000, CheckpointPath = "c.ckpt" })).ParamName);
         // Levels with no common unit have no integer storage: refused when Fit starts, before reading data.
         var irrational = new CbpQuantizeOptions { MaxModelBytes = 1000, MixedConstraints = { WeightConstraint.Custom(-1, 0, Math.PI) } };
         var error = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.CbpQuantize(irrational).Fit(ml.Data.LoadFromEnumerable(ThreeClassRows.Make(10))));

@@ -188,7 +188,7 @@ public sealed class CbpQuantizeOptions
     /// measured on the training data after float pre-training, then trains every layer with CBP to its own level set.
     /// <see cref="Constraint"/> and <see cref="WeightStorage"/> are then not used; <see cref="KeepFirstAndLastLayersFloat"/>
     /// and <see cref="FloatLayers"/> still hold. A budget below the smallest reachable size fails before training, naming it,
-    /// and so does one that holds the whole float network (nothing to quantize). CheckpointPath cannot be combined with it yet.
+    /// and so does one that holds the whole float network (nothing to quantize). With CheckpointPath, the per-layer choice is saved in the checkpoint, so a resumed Fit keeps it.
     /// Default null: off (one level set for every constrained layer).
     /// </summary>
     public long? MaxModelBytes { get; set; }
@@ -285,10 +285,6 @@ public sealed class CbpQuantizeOptions
             if (MixedConstraints is null || MixedConstraints.Count == 0 || MixedConstraints.Any(c => c is null))
             {
                 throw new ArgumentException("MixedConstraints must list at least one level set for MaxModelBytes to choose from.", nameof(MixedConstraints));
-            }
-            if (CheckpointPath is not null)
-            {
-                throw new ArgumentException("CheckpointPath cannot be combined with MaxModelBytes yet (the per-layer choice is not saved in the checkpoint); use one or the other.", nameof(CheckpointPath));
             }
         }
         if (TrainingThreads is int threads && threads < 1)

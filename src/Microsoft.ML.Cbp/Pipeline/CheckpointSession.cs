@@ -49,15 +49,16 @@ internal sealed class CheckpointSession : IDisposable
         checkpoint.Save(_path);
     }
 
-    /// <summary>Writes the state after a CBP schedule epoch.</summary>
-    public void SaveCbp(int epoch, OnnxGraphModule module, CbpTrainer trainer, List<EpochReport> pretraining, List<EpochReport> cbp, double? floatAccuracy, long[] histogramBefore)
+    /// <summary>Writes the state after a CBP schedule epoch, with MaxModelBytes's plan (each candidate layer's index into <c>SizeBudget.Choices</c>, or null), which a resumed Fit must keep.</summary>
+    public void SaveCbp(int epoch, OnnxGraphModule module, CbpTrainer trainer, List<EpochReport> pretraining, List<EpochReport> cbp, double? floatAccuracy, long[] histogramBefore,
+        Dictionary<string, int>? sizePlan)
     {
         if (_path is null)
         {
             return;
         }
         using var state = trainer.CaptureState();
-        var header = Header(TrainingCheckpoint.CbpPhase, epoch, pretraining, cbp) with { FloatAccuracy = floatAccuracy, HistogramBefore = histogramBefore };
+        var header = Header(TrainingCheckpoint.CbpPhase, epoch, pretraining, cbp) with { FloatAccuracy = floatAccuracy, HistogramBefore = histogramBefore, SizePlan = sizePlan };
         using var checkpoint = TrainingCheckpoint.Capture(header, module, state, best: null);
         checkpoint.Save(_path);
     }

@@ -122,12 +122,21 @@ internal static class QuantizationTraining
 
         // Mixed precision: each layer's level set (or float) from the loss increase of rounding it alone, under the budget.
         var precision = selected.ToDictionary(n => n, _ => new LayerPrecision(options.Constraint, options.WeightStorage), StringComparer.Ordinal);
-        if (options.MaxModelBytes is long maxBytes)
+        Dictionary<string, int>? sizePlan = null;
+        if (options.MaxModelBytes is long && resume?.Meta.Phase == TrainingCheckpoint.CbpPhase)
+        {
+            // CBP has moved the weights since the plan was made: the checkpoint's plan is the one this Fit trains to.
+            sizePlan = resume.Meta.SizePlan ?? throw new InvalidDataException("The checkpoint of a Fit with MaxModelBytes holds no size plan; delete it to start over.");
+            precision = selected.ToDictionary(n => n, n => sizePlan.TryGetValue(n, out int i) && i >= 0 && i < choices!.Count ? choices![i]
+                : throw new InvalidDataException($"The checkpoint's size plan has no valid choice for '{n}'; delete it to start over."), StringComparer.Ordinal);
+        }
+        else if (options.MaxModelBytes is long maxBytes)
         {
             using var scope = NewDisposeScope();
             var batchesForSensitivity = trainSource.Pass(0).Take(SensitivityBatches).ToList();
             var increase = SizeBudget.LossIncrease(module, loss, batchesForSensitivity, selected, choices!, options.ScaleMode);
             precision = SizeBudget.Plan(selected, choices!, increase, maxBytes, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
+            sizePlan = precision.ToDictionary(p => p.Key, p => choices!.ToList().IndexOf(p.Value), StringComparer.Ordinal);
         }
         var trainerOptions = EngineOptions.Cbp(options, batches);
         int scheduleEpochs = trainerOptions.Epochs;
@@ -159,7 +168,7 @@ internal static class QuantizationTraining
             var report = trainer.TrainEpoch(trainSource, options.CancellationToken);
             report = WithValidation(report, module, loss, validationSource);
             cbp.Add(report);
-            checkpoints.SaveCbp(epoch, module, trainer, pretraining, cbp, floatAccuracy, before);
+            checkpoints.SaveCbp(epoch, module, trainer, pretraining, cbp, floatAccuracy, before, sizePlan);
             progress(EpochEnd(CbpPhase.Cbp, epoch, scheduleEpochs, report, options.BatchSize));
         }
 

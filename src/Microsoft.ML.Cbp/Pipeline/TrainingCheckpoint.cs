@@ -61,10 +61,11 @@ internal sealed class TrainingCheckpoint : IDisposable
     /// <param name="Pass">The engine's passes opened.</param>
     /// <param name="StreamBatches">The engine's batches used from the open pass, or -1.</param>
     /// <param name="TensorInfo">Name, type and shape of each tensor, in file order.</param>
+    /// <param name="SizePlan">MaxModelBytes (CBP phase): each candidate layer's choice, an index into <c>SizeBudget.Choices</c>; null without a budget.</param>
     internal sealed record Header(
         string Fingerprint, string Phase, int Epoch, List<EpochReport> Pretraining, List<EpochReport> Cbp, double? BestLoss, int SinceBest,
         double? FloatAccuracy, long[]? HistogramBefore, Dictionary<string, int> AdamSteps, ScheduleState? Schedule, int Pass, int StreamBatches,
-        List<TensorEntry> TensorInfo);
+        List<TensorEntry> TensorInfo, Dictionary<string, int>? SizePlan = null);
 
     /// <summary>One tensor's place in the file.</summary>
     /// <param name="Name">Its name.</param>
@@ -227,6 +228,7 @@ internal sealed class TrainingCheckpoint : IDisposable
             options.BatchSize, options.Epochs, EngineOptions.PretrainEpochs(options), options.ScheduleEpochsPerPass, options.LearningRate, options.PretrainLearningRate,
             options.MultiplierLearningRate, options.MultiplierUpdatePeriod, options.FinalAnnealFraction, options.ScaleMode, options.KeepFirstAndLastLayersFloat,
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,
+            options.MaxModelBytes, options.MaxModelBytes is null ? null : string.Join(";", options.MixedConstraints.Select(c => string.Join(",", c.Levels.Select(l => l.ToString("R", System.Globalization.CultureInfo.InvariantCulture))))),
             Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)),
         }.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
@@ -234,7 +236,8 @@ internal sealed class TrainingCheckpoint : IDisposable
 
     /// <summary>The checkpoint format's version (see the remarks of this class).</summary>
     // 2: weights behind weight-only ops (Transpose -> MatMul) became parameters, which shifts the saved parameter order.
-    private const int FormatVersion = 2;
+    // 3: the size budget (MaxModelBytes, MixedConstraints) is part of the fingerprint, and its plan is saved (SizePlan).
+    private const int FormatVersion = 3;
 
     private static string TypeName(ScalarType type) => type switch
     {
