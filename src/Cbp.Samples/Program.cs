@@ -42,6 +42,8 @@ internal static class Program
           --data FILE            batch-score's CSV (a header line; the columns the model reads, by name)
           --max-bytes N          fashion-mnist: the compact ONNX file must fit N bytes; each layer's level set
                                  (2-bit shift, ternary, binary) or float is chosen for the least accuracy loss
+          --low-bit              fashion-mnist: constrained fully connected layers run as ONNX Runtime's MatMulNBits
+                                 (WeightExecution.MatMulNBits: codes kept in memory, same results)
           --threads N            TorchSharp threads (default: TorchSharp's, one per core; results are deterministic
                                  for a given seed, machine and thread count)
           --help                 this text

@@ -60,6 +60,9 @@ public static class ProgramArguments
                 case "--threads":
                     options.Threads = Positive();
                     break;
+                case "--low-bit":
+                    options.LowBit = true;
+                    break;
                 case "--max-bytes":
                     string bytes = Next();
                     options.MaxBytes = long.TryParse(bytes, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long b) && b > 0

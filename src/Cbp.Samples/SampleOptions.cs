@@ -45,6 +45,9 @@ public sealed class SampleOptions
 
     /// <summary>fashion-mnist: the compact file's size budget in bytes (mixed precision chosen per layer); null: one level set.</summary>
     public long? MaxBytes { get; set; }
+
+    /// <summary>fashion-mnist (--low-bit): the constrained fully connected layers run as ONNX Runtime's MatMulNBits, kept as codes in memory.</summary>
+    public bool LowBit { get; set; }
 }
 
 /// <summary>A problem the user can fix (bad argument, missing file): printed without a stack trace, exit code 2.</summary>

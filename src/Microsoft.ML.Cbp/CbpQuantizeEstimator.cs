@@ -75,6 +75,7 @@ public sealed class CbpQuantizeEstimator : IEstimator<CbpQuantizeTransformer>
             gpuDeviceId,
             fallbackToCpu,
             _options.ScoringBatchSize,
+            _options.WeightExecution,
             message => channel?.Info(MessageSensitivity.None, message));
         QuantizationPipeline.Complete(_options);
         return transformer;

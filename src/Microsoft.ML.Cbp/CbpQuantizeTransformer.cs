@@ -65,11 +65,19 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     /// <summary>"CUDA" or "CPU": the ONNX Runtime execution provider that scores batches.</summary>
     public string ExecutionProvider => _session.ExecutionProvider;
 
+    /// <summary>
+    /// How the scoring sessions run the constrained weights: <see cref="WeightExecution.DecodedFloat"/>, or a
+    /// <c>MatMulNBits</c> form when <see cref="CbpQuantizeOptions.WeightExecution"/> asked for it and at least one fully
+    /// connected layer could be rewritten (the others stay decoded; Fit logs which). A model saved with
+    /// <c>mlContext.Model.Save</c> keeps the form: plain ML.NET and <see cref="CbpModelOperations.LoadWithBatchedScoring"/> run it alike.
+    /// </summary>
+    public WeightExecution WeightExecution { get; private init; }
+
     /// <summary>Always true: the transformer maps rows one to one.</summary>
     public bool IsRowToRowMapper => true;
 
     /// <summary>
-    /// The ONNX model that <see cref="SaveOnnx"/> writes: for a fitted transformer the compact network (integer codes in
+    /// The ONNX model that <see cref="SaveOnnx(string)"/> writes: for a fitted transformer the compact network (integer codes in
     /// Constant nodes decoded by Cast and Mul, batch dimension "N"); for one loaded by <see cref="CbpModelOperations.LoadWithBatchedScoring"/> the
     /// batched scoring graph (the same network, codes decoded by Cast and Mul, with the Softmax and ArgMax head).
     /// </summary>
@@ -88,6 +96,27 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         OnnxModelFile.WriteAtomically(_compactOnnx, path);
+    }
+
+    /// <summary>
+    /// Writes the network as <see cref="SaveOnnx(string)"/> does, with its fully connected layers in the form
+    /// <paramref name="execution"/> says: <see cref="WeightExecution.MatMulNBits"/> stores each eligible Gemm or MatMul
+    /// layer as a com.microsoft <c>MatMulNBits</c> node (4- or 8-bit codes, exact; 2-bit with int8 activations), which ONNX Runtime runs without
+    /// decoding the weights to float; other runtimes may lack the operator. Conv layers keep the Cast and Mul decode.
+    /// </summary>
+    /// <param name="path">Destination file.</param>
+    /// <param name="execution">The form of the fully connected layers.</param>
+    /// <exception cref="ArgumentException"><paramref name="execution"/> is not a defined value.</exception>
+    public void SaveOnnx(string path, WeightExecution execution)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!Enum.IsDefined(execution))
+        {
+            throw new ArgumentException($"WeightExecution {execution} is not DecodedFloat, MatMulNBits or MatMulNBitsInt8Activations.", nameof(execution));
+        }
+        ObjectDisposedException.ThrowIf(_lifetime.IsEnded, this);
+        var model = MatMulNBitsGraph.Rewrite(OnnxModelFile.Parse(_compactOnnx), execution, forCuda: false, out _);
+        OnnxModelFile.WriteAtomically(OnnxModelFile.ToBytes(model), path);
     }
 
     /// <summary>The output schema: the input columns, then Score and (classification) PredictedLabel.</summary>
@@ -146,10 +175,18 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     });
 
     /// <summary>The transformer of a fitted estimator: the per-row chain (what Save writes) and the batched session.</summary>
-    internal static CbpQuantizeTransformer Create(QuantizationResult result, string featureColumn, int? gpuDeviceId, bool fallbackToCpu, int batchSize, Action<string> log)
+    internal static CbpQuantizeTransformer Create(QuantizationResult result, string featureColumn, int? gpuDeviceId, bool fallbackToCpu, int batchSize,
+        WeightExecution execution, Action<string> log)
     {
         var onnxLabelValues = result.LabelValues is null ? null : ScoringOutput.KeyValuesTensor(result.LabelValues);
-        var perRow = ScoringGraph.PerRow(result.Compact, result.InputName, result.OutputName, result.Task, result.Outputs, featureColumn, onnxLabelValues);
+        var network = MatMulNBitsGraph.Rewrite(result.Compact, execution, forCuda: gpuDeviceId is not null, out var lowBit);
+        if (execution != WeightExecution.DecodedFloat)
+        {
+            log(lowBit.Count == 0
+                ? $"WeightExecution {execution}: no fully connected layer reads a weight decoded from 2-D codes with one scale per output; every weight is decoded to float."
+                : $"WeightExecution {execution}: {string.Join(", ", lowBit.Select(l => $"{l.Node} ({l.N}x{l.K}, {l.Bits}-bit)"))} run as MatMulNBits; other weights are decoded to float.");
+        }
+        var perRow = ScoringGraph.PerRow(network, result.InputName, result.OutputName, result.Task, result.Outputs, featureColumn, onnxLabelValues);
         var chain = ScoringOutput.PerRowChain(perRow, featureColumn, result.LabelValues, gpuDeviceId, fallbackToCpu, out string modelFile);
         try
         {
@@ -172,6 +209,7 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         var session = OnnxScoringSession.Create(batched, gpuDeviceId, fallbackToCpu, log);
         return new CbpQuantizeTransformer(chain, session, featureColumn, task, ScoringGraph.ReadLabelValues(perRow), compactOnnx ?? batched, batchSize, report)
         {
+            WeightExecution = MatMulNBitsGraph.FormOf(perRow),
             BatchedScoringGraph = batched,
             PerRowScoringGraph = OnnxModelFile.ToBytes(perRow),
         };

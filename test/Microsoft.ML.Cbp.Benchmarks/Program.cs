@@ -38,6 +38,15 @@ internal static class Program
                 (failures.Count == 0 ? "No mutant let another exception out or ended the process.\n" : "Failures:\n\n" + string.Join("\n", failures.Select(f => "- " + f)) + "\n"));
             return failures.Count == 0 ? 0 : 1;
         }
+        if (suite == "lowbit-child")
+        {
+            return LowBitExecutionBenchmark.ChildMain(args);
+        }
+        if (suite == "lowbit")
+        {
+            Write(Path.Combine(folder, quick ? "low-bit-execution-quick.md" : "low-bit-execution.md"), LowBitExecutionBenchmark.Run(quick, ("bash build/bench.sh " + string.Join(" ", args)).Trim()));
+            return 0;
+        }
         if (suite == "budget")
         {
             int seeds = int.Parse(ArgValue(args, "--seeds") ?? "1", CultureInfo.InvariantCulture);

@@ -168,28 +168,8 @@ internal static class StreamingBenchmark
     private static Measurement Child(string name, long rows, int[] shape, string cache, int hidden, int pretrain)
     {
         string shapeText = string.Join("x", shape);
-        var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        string self = Assembly.GetExecutingAssembly().Location;
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
-        {
-            start.FileName = Environment.ProcessPath!;
-            start.ArgumentList.Add(self);
-        }
-        else
-        {
-            start.FileName = Environment.ProcessPath!;
-        }
-        foreach (var a in new[] { "--suite", "streaming-child", "--rows", rows.ToString(CultureInfo.InvariantCulture), "--shape", shapeText, "--cache", cache,
-            "--hidden", hidden.ToString(CultureInfo.InvariantCulture), "--pretrain", pretrain.ToString(CultureInfo.InvariantCulture) })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(start)!;
-        string output = process.StandardOutput.ReadToEnd();
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        var line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"The {name} child ({rows} rows) failed with exit code {process.ExitCode}:\n{output}\n{errors}");
+        string line = ChildProcess.Result($"{name} ({rows} rows)", new[] { "--suite", "streaming-child", "--rows", rows.ToString(CultureInfo.InvariantCulture), "--shape", shapeText,
+            "--cache", cache, "--hidden", hidden.ToString(CultureInfo.InvariantCulture), "--pretrain", pretrain.ToString(CultureInfo.InvariantCulture) });
         string Field(string key)
         {
             int at = line.IndexOf(key + "=", StringComparison.Ordinal) + key.Length + 1;
@@ -241,17 +221,7 @@ internal static class StreamingBenchmark
         return results;
     }
 
-    private static long PeakKib()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-        {
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-            {
-                return long.Parse(line["VmHWM:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture);
-            }
-        }
-        return -1;
-    }
+    private static long PeakKib() => ChildProcess.StatusKib("VmHWM");
 
     private static string Arg(string[] args, string name)
     {

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using Cbp.Samples;
 using Cbp.Samples.FashionMnist;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -103,9 +104,13 @@ public sealed class SampleTests
         string output = Path.Combine(Path.GetTempPath(), "cbp-sample-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var options = ProgramArguments.Parse(new[] { "fashion-mnist", "--quick", "--max-bytes", "120000", "--output", output });
+            // With --low-bit too: the mixed plan's constrained dense layer runs as MatMulNBits, also after reloading the zip.
+            var options = ProgramArguments.Parse(new[] { "fashion-mnist", "--quick", "--max-bytes", "120000", "--low-bit", "--output", output });
             Assert.AreEqual(120_000L, options.MaxBytes);
-            var result = FashionMnistSample.Run(options, _ => { });
+            Assert.IsTrue(options.LowBit);
+            var lines = new System.Collections.Generic.List<string>();
+            var result = FashionMnistSample.Run(options, lines.Add);
+            Assert.IsTrue(lines.Any(l => l.Contains("with its weights as MatMulNBits", StringComparison.Ordinal)), string.Join("\n", lines));
             Assert.IsTrue(result.CompactBytes <= 120_000, $"{result.CompactBytes:N0} bytes");
             Assert.AreEqual(result.CompactBytes, new FileInfo(result.OnnxPath).Length);
             Assert.IsTrue(result.QuantizedAccuracy is > 0.3 and <= 1.0, $"quantized accuracy {result.QuantizedAccuracy}");

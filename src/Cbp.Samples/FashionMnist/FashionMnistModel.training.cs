@@ -15,8 +15,10 @@ public static partial class FashionMnistModel
     /// <param name="validationData">Data whose accuracy is reported after every epoch (labels already keys), or null.</param>
     /// <param name="progress">Receives the training progress.</param>
     /// <param name="maxModelBytes">A size budget for the compact ONNX file (per-layer precision chosen to fit), or null.</param>
+    /// <param name="weightExecution">How scoring runs the constrained weights (MatMulNBits keeps fully connected layers as codes).</param>
     public static IEstimator<ITransformer> BuildPipeline(MLContext mlContext, WeightConstraint? constraint = null, int pretrainEpochs = 5, int epochs = 12,
-        IDataView? validationData = null, Action<CbpProgressReport>? progress = null, long? maxModelBytes = null) =>
+        IDataView? validationData = null, Action<CbpProgressReport>? progress = null, long? maxModelBytes = null,
+        WeightExecution weightExecution = WeightExecution.DecodedFloat) =>
         mlContext.Transforms.Conversion.MapValueToKey("Label", "Label")
             .Append(mlContext.Transforms.CbpQuantize(new CbpQuantizeOptions
             {
@@ -30,6 +32,7 @@ public static partial class FashionMnistModel
                 ValidationData = validationData,
                 Progress = progress,
                 MaxModelBytes = maxModelBytes,
+                WeightExecution = weightExecution,
             }))
             .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
 

@@ -61,7 +61,7 @@ public static class FashionMnistSample
                 {
                     log("  " + report);
                 }
-            }), options.MaxBytes);
+            }), options.MaxBytes, options.LowBit ? WeightExecution.MatMulNBits : WeightExecution.DecodedFloat);
         var clock = Stopwatch.StartNew();
         var model = FashionMnistModel.RetrainPipeline(mlContext, trainData, pipeline);
         double trainingSeconds = clock.Elapsed.TotalSeconds;
@@ -94,6 +94,8 @@ public static class FashionMnistSample
         var truth = test.Select(t => t.Label).ToList();
         var (plainAccuracy, plainRate) = Score(mlContext, plain, testData, truth);
         using var batched = (IDisposable)mlContext.Model.LoadWithBatchedScoring(modelPath, out _);
+        var reloaded = ((IEnumerable<ITransformer>)batched).OfType<CbpQuantizeTransformer>().Single();
+        log($"The reloaded model scores on {reloaded.ExecutionProvider} with its weights as {reloaded.WeightExecution}.");
         var (accuracy, batchedRate) = Score(mlContext, (ITransformer)batched, testData, truth);
         if (accuracy != plainAccuracy)
         {

@@ -128,12 +128,21 @@ public sealed class CbpQuantizeOptions
     public bool? FallbackToCpu { get; set; }
 
     /// <summary>
-    /// How <see cref="CbpQuantizeTransformer.SaveOnnx"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.
+    /// How <see cref="CbpQuantizeTransformer.SaveOnnx(string)"/> stores constrained weights. Default <see cref="WeightStorage.Int4"/>.
     /// Every storage gives a file that ONNX Runtime and ML.NET's ApplyOnnxModel both load (codes in Constant nodes decoded
     /// by Cast and Mul). <see cref="WeightStorage.OneBit"/> stores binary levels at one bit per weight; other level sets
     /// need Int2 (binary, ternary), Int4 or Int8, and a storage that cannot hold the level set fails Fit before training.
     /// </summary>
     public WeightStorage WeightStorage { get; set; } = WeightStorage.Int4;
+
+    /// <summary>
+    /// How the fitted transformer's ONNX Runtime sessions (and a model saved from it with <c>mlContext.Model.Save</c>) run the
+    /// constrained weights. Default <see cref="WeightExecution.DecodedFloat"/>: decoded to float when a session starts, float
+    /// memory and speed. <see cref="WeightExecution.MatMulNBits"/> keeps fully connected layers as 2-, 4- or 8-bit codes in
+    /// com.microsoft <c>MatMulNBits</c> nodes with the same results; see docs/benchmarks/low-bit-execution.md for when it is
+    /// smaller and faster on this library's networks. Conv layers stay decoded.
+    /// </summary>
+    public WeightExecution WeightExecution { get; set; } = WeightExecution.DecodedFloat;
 
     /// <summary>
     /// Training (and validation) data whose float features fit in this many bytes is read once into a tensor and drawn
@@ -266,6 +275,7 @@ public sealed class CbpQuantizeOptions
             throw new ArgumentException($"GpuDeviceId must be 0 or more (or null for the CPU); got {g}.", nameof(GpuDeviceId));
         }
         OptionChecks.Defined(WeightStorage, nameof(WeightStorage));
+        OptionChecks.Defined(WeightExecution, nameof(WeightExecution));
         OptionChecks.InRange(DataCacheBudgetBytes, 0, double.MaxValue, nameof(DataCacheBudgetBytes));
         if (ShufflePoolRows is int pool && pool < 2)
         {

@@ -74,7 +74,7 @@ public sealed record CbpTrainingReport
     /// <summary>Bytes of the network as a float ONNX model.</summary>
     public required long FloatModelBytes { get; init; }
 
-    /// <summary>Bytes of the compact ONNX model that <see cref="CbpQuantizeTransformer.SaveOnnx"/> writes.</summary>
+    /// <summary>Bytes of the compact ONNX model that <see cref="CbpQuantizeTransformer.SaveOnnx(string)"/> writes.</summary>
     public required long CompactModelBytes { get; init; }
 
     /// <summary>Histogram of the largest constrained layer's latent weights divided by its scale, before and after CBP.</summary>
