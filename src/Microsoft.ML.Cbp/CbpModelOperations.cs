@@ -17,7 +17,8 @@ public static class CbpModelOperations
     /// <summary>
     /// Loads a model saved with <c>mlContext.Model.Save</c> like <see cref="ModelOperationsCatalog.Load(string, out DataViewSchema)"/>,
     /// then gives every CbpQuantize step back its batched scoring (one ONNX Runtime run per <paramref name="batchSize"/>
-    /// rows instead of one per row). Scores are bit for bit those of the plain load; every other step is unchanged.
+    /// rows instead of one per row). Scores are bit for bit those of the plain load (within float rounding for a model fitted with
+    /// a <c>MatMulNBits</c> <see cref="WeightExecution"/>, which it keeps); every other step is unchanged.
     /// </summary>
     /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
     /// <param name="filePath">The model zip.</param>

@@ -18,7 +18,9 @@ namespace Microsoft.ML.Cbp;
 /// <remarks>
 /// <para><c>mlContext.Model.Save</c> writes it as ML.NET's standard <c>OnnxTransformer</c> (plus <c>MapValueToKey</c>
 /// for multiclass labels), with the quantized network inside the zip, so <c>mlContext.Model.Load</c> gives a model that
-/// plain ML.NET scores bit for bit alike, without this library. That loaded form scores one row per ONNX Runtime run;
+/// plain ML.NET scores bit for bit alike, without this library (with a <see cref="WeightExecution"/> other than
+/// DecodedFloat, alike within float rounding: ONNX Runtime's <c>MatMulNBits</c> sums one row in another order than a
+/// batch, up to about 1e-6 of the score). That loaded form scores one row per ONNX Runtime run;
 /// <c>mlContext.Model.LoadWithBatchedScoring</c> (<see cref="CbpModelOperations"/>) loads it with batched scoring restored.</para>
 /// <para>Prediction engines use the per-row form too (<see cref="GetRowToRowMapper"/>). Dispose the transformer to release
 /// its ONNX Runtime sessions.</para>
@@ -81,6 +83,8 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     /// Constant nodes decoded by Cast and Mul, batch dimension "N"); for one loaded by <see cref="CbpModelOperations.LoadWithBatchedScoring"/> the
     /// batched scoring graph (the same network, codes decoded by Cast and Mul, with the Softmax and ArgMax head).
     /// </summary>
+    /// <remarks>A transformer loaded from a model fitted with a <c>MatMulNBits</c> <see cref="WeightExecution"/> holds that
+    /// form: its graph has <c>MatMulNBits</c> nodes.</remarks>
     public byte[] GetOnnxBytes() => (byte[])_compactOnnx.Clone();
 
     /// <summary>
@@ -107,6 +111,8 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
     /// <param name="path">Destination file.</param>
     /// <param name="execution">The form of the fully connected layers.</param>
     /// <exception cref="ArgumentException"><paramref name="execution"/> is not a defined value.</exception>
+    /// <exception cref="InvalidOperationException">The transformer was loaded from a model saved in another <c>MatMulNBits</c> form, which cannot be undone.</exception>
+    /// <exception cref="ObjectDisposedException">The transformer is disposed.</exception>
     public void SaveOnnx(string path, WeightExecution execution)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -115,7 +121,15 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
             throw new ArgumentException($"WeightExecution {execution} is not DecodedFloat, MatMulNBits or MatMulNBitsInt8Activations.", nameof(execution));
         }
         ObjectDisposedException.ThrowIf(_lifetime.IsEnded, this);
-        var model = MatMulNBitsGraph.Rewrite(OnnxModelFile.Parse(_compactOnnx), execution, forCuda: false, out _);
+        var current = OnnxModelFile.Parse(_compactOnnx);
+        var form = MatMulNBitsGraph.FormOf(current);
+        if (form != WeightExecution.DecodedFloat && form != execution)
+        {
+            throw new InvalidOperationException(
+                $"This transformer was loaded from a model saved with WeightExecution.{form}, whose graph already holds MatMulNBits nodes; it cannot be written " +
+                $"as {execution}. Save it with WeightExecution.{form}, or save the fitted transformer (or fit again) for another form.");
+        }
+        var model = MatMulNBitsGraph.Rewrite(current, execution, forCuda: false, out _);
         OnnxModelFile.WriteAtomically(OnnxModelFile.ToBytes(model), path);
     }
 
@@ -143,7 +157,8 @@ public sealed class CbpQuantizeTransformer : ITransformer, IDisposable
         return new BatchedScoringDataView(input, schema, _session, FeatureColumnName, _task, _labelValues, ScoringBatchSize);
     }
 
-    /// <summary>A row mapper (for prediction engines): the per-row ONNX Runtime form, which scores bit for bit like <see cref="Transform"/>.</summary>
+    /// <summary>A row mapper (for prediction engines): the per-row ONNX Runtime form, which scores bit for bit like <see cref="Transform"/>
+    /// (within float rounding with a <c>MatMulNBits</c> <see cref="WeightExecution"/>).</summary>
     /// <param name="inputSchema">Schema of the rows to map.</param>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {

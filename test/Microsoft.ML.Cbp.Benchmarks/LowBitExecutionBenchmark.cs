@@ -40,8 +40,9 @@ internal static class LowBitExecutionBenchmark
             "2-bit shift: 4-bit codes). Forms: float (the same values as float32 initializers); DequantizeLinear (the INT2/INT4 export, session with default " +
             "options, as another ONNX Runtime user would run it); Cast/Mul (SaveOnnx's file, decoded to float when the session starts: WeightExecution.DecodedFloat); " +
             "MatMulNBits (WeightExecution.MatMulNBits: fp32 activations, accuracy_level 1, codes at 4 bits, block 128), MatMulNBits int8 " +
-            "(WeightExecution.MatMulNBitsInt8Activations: accuracy_level 4, ternary codes at 2 bits) and, for ternary, 2-bit codes with fp32 activations (which the library does not build). Sessions of the other forms set " +
-            "session.qdq_matmulnbits_accuracy_level = 1 as the library does. Memory: resident-set growth of a fresh process when the session is created and has " +
+            "(WeightExecution.MatMulNBitsInt8Activations: accuracy_level 4, ternary codes at 2 bits) and, for ternary, 2-bit codes with fp32 activations (which the library does not build); " +
+            "for a 5-bit uniform level set (codes -15..15, 8 bits), 8-bit codes with fp32 activations (not built: the exact form leaves such layers decoded) and with int8 activations. Sessions of the other forms set " +
+            "session.qdq_matmulnbits_accuracy_level = 1 as the library's do (one session per form, one thread; the library's own sessions also split a batch across cores). Memory: resident-set growth of a fresh process when the session is created and has " +
             "scored one row (after an empty warm-up session). Speed: median rows/s of the forms taking turns. Error: max |y - y_float| / max |y_float| on 64 rows.");
         report.AppendLine();
         var cases = new List<(string Name, ModelProto Model, long[] Row)>
@@ -59,7 +60,12 @@ internal static class LowBitExecutionBenchmark
             foreach (var (name, model, row) in cases)
             {
                 var names = ConstrainedInitializerSelection.Select(model, keepFirstAndLastFloat: false);
-                foreach (var (constraint, storage, codes) in new[] { (WeightConstraint.Ternary, WeightStorage.Int2, "ternary"), (WeightConstraint.TwoBitShift, WeightStorage.Int4, "2-bit shift") })
+                var wide = WeightConstraint.Uniform(5);
+                foreach (var (constraint, storage, codes) in new[]
+                {
+                    (WeightConstraint.Ternary, WeightStorage.Int2, "ternary"), (WeightConstraint.TwoBitShift, WeightStorage.Int4, "2-bit shift"),
+                    (wide, WeightStorage.Int8, "uniform 5-bit (8-bit codes)"),
+                })
                 {
                     // A fresh module per level set: rounding weights already on ternary levels would leave three codes.
                     using var module = new OnnxGraphModule(model);
@@ -67,7 +73,14 @@ internal static class LowBitExecutionBenchmark
                     var constrained = names.Select(n => new QuantizedInitializer(n, constraint, scales[module.MemberName(n)])).ToList();
                     var dq = QuantizedOnnxExporter.Export(module, constrained, storage);
                     var castMul = ScoringGraph.DecodeWithCastAndMul(dq);
-                    var forms = new List<Form>
+                    var forms = constraint == wide ? new List<Form>
+                    {
+                        // Codes of 31 values need 8 bits: the exact form leaves such layers decoded; here is why.
+                        new("float", QuantizedOnnxExporter.Export(module, constrained, WeightStorage.Float32)),
+                        new("Cast/Mul (decoded)", castMul),
+                        new("MatMulNBits 8-bit, fp32 (not used)", MatMulNBitsGraph.Rewrite(castMul, WeightExecution.MatMulNBits, minimumBits: 4, maximumBits: 8, out _)),
+                        new("MatMulNBits int8 (8-bit)", MatMulNBitsGraph.Rewrite(castMul, WeightExecution.MatMulNBitsInt8Activations, forCuda: false, out _)),
+                    } : new List<Form>
                     {
                         new("float", QuantizedOnnxExporter.Export(module, constrained, WeightStorage.Float32)),
                         new("DequantizeLinear", dq, DefaultOptions: true),
@@ -79,7 +92,7 @@ internal static class LowBitExecutionBenchmark
                     if (constraint == WeightConstraint.Ternary)
                     {
                         // Not a form the library builds: 2-bit codes with fp32 activations, to show why it stores them at 4 bits.
-                        forms.Add(new("MatMulNBits 2-bit, fp32 (not used)", MatMulNBitsGraph.Rewrite(castMul, WeightExecution.MatMulNBits, minimumBits: 2, out _)));
+                        forms.Add(new("MatMulNBits 2-bit, fp32 (not used)", MatMulNBitsGraph.Rewrite(castMul, WeightExecution.MatMulNBits, minimumBits: 2, maximumBits: 8, out _)));
                     }
                     Console.WriteLine($"low-bit: {name}, {codes}");
                     var files = forms.ToDictionary(f => f.Name, f => Write(folder, f));

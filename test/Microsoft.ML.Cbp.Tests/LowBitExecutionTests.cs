@@ -17,7 +17,8 @@ public sealed class LowBitExecutionTests
     /// <summary>A level set that needs an explicit zero point: codes -1..8 fit 4 bits only as q = c + 1.</summary>
     private static readonly WeightConstraint MinusOneToEight = WeightConstraint.Custom(Enumerable.Range(-1, 10).Select(c => c / 8.0).ToArray());
 
-    /// <summary>Level set, storage, scale mode, then bits and explicit zero point with fp32 activations, and with int8 activations.</summary>
+    /// <summary>Level set, storage, scale mode, then bits and explicit zero point with fp32 activations (0: the layers stay
+    /// decoded, as 8-bit codes do on the CPU), and with int8 activations.</summary>
     public static IEnumerable<object[]> LevelSets => new[]
     {
         new object[] { "Binary", WeightStorage.OneBit, ScaleMode.PerLayer, 4, false, 2, false },
@@ -25,7 +26,7 @@ public sealed class LowBitExecutionTests
         new object[] { "Ternary", WeightStorage.Int2, ScaleMode.PerOutputChannel, 4, false, 2, false },
         new object[] { "TwoBitShift", WeightStorage.Int4, ScaleMode.PerLayer, 4, false, 4, false },
         new object[] { "MinusOneToEight", WeightStorage.Int8, ScaleMode.PerLayer, 4, true, 4, true },
-        new object[] { "Uniform8", WeightStorage.Int8, ScaleMode.PerOutputChannel, 8, false, 8, false },
+        new object[] { "Uniform8", WeightStorage.Int8, ScaleMode.PerOutputChannel, 0, false, 8, false },
         new object[] { "OneToThree", WeightStorage.Int4, ScaleMode.PerLayer, 4, false, 2, true },
     };
 
@@ -50,26 +51,42 @@ public sealed class LowBitExecutionTests
         var constrained = OnnxTestHelpers.RoundToLevels(module, names, Named(constraintName), scaleMode);
         var decoded = ScoringGraph.DecodeWithCastAndMul(QuantizedOnnxExporter.Export(module, constrained, storage));
         var lowBit = MatMulNBitsGraph.Rewrite(decoded, WeightExecution.MatMulNBits, forCuda: false, out var layers);
-
-        CollectionAssert.AreEquivalent(names.ToList(), layers.Select(l => l.Weight).ToList(), "every constrained Gemm is rewritten");
-        var nodes = lowBit.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToList();
-        Assert.AreEqual(names.Count, nodes.Count);
-        Assert.IsTrue(nodes.All(n => n.Domain == "com.microsoft" && OnnxAttributes.Int(n, "bits", 0) == bits && OnnxAttributes.Int(n, "accuracy_level", 0) == 1));
-        Assert.IsFalse(lowBit.Graph.Node.Any(n => n.OpType is "Gemm" or "Cast"), "no float weight and no decode is left");
-        Assert.IsTrue(lowBit.OpsetImport.Any(o => o.Domain == "com.microsoft" && o.Version == 1));
-        Assert.IsTrue(nodes.All(n => HasZeroPoint(n) == explicitZero), explicitZero ? "codes off the default zero point need an explicit one" : "the default zero point");
-
         long[] shape = { 9, 100 };
         var input = OnnxTestHelpers.RandomInput(shape, 4);
         var expected = OnnxTestHelpers.Forward(module, input, shape);
+        if (bits == 0)
+        {
+            Assert.AreEqual(0, layers.Count, "8-bit codes stay decoded in the exact form on the CPU");
+            Assert.AreEqual(WeightExecution.DecodedFloat, MatMulNBitsGraph.FormOf(lowBit));
+        }
+        else
+        {
+            ExpectEveryGemmRewritten(lowBit, layers, names, bits, explicitZero);
+            // The DequantizeLinear export (or the one-bit chain) is read directly too.
+            var direct = MatMulNBitsGraph.Rewrite(QuantizedOnnxExporter.Export(module, constrained, storage), WeightExecution.MatMulNBits, forCuda: false, out var directLayers);
+            ExpectEveryGemmRewritten(direct, directLayers, names, bits, explicitZero);
+            OnnxTestHelpers.AssertClose(OrtRunner.Run(direct, input, shape), expected, 1e-5, $"{constraintName} MatMulNBits from the {storage} export versus the module");
+        }
         OnnxTestHelpers.AssertClose(OrtRunner.Run(lowBit, input, shape), expected, 1e-5, $"{constraintName} MatMulNBits versus the module");
         OnnxTestHelpers.AssertClose(OrtRunner.Run(lowBit, input, shape), OrtRunner.Run(decoded, input, shape), 1e-5, $"{constraintName} MatMulNBits versus decoded float");
 
         // With int8 activations the codes take their narrowest width (2 bits for binary and ternary) and the scores stay near.
         var int8 = MatMulNBitsGraph.Rewrite(decoded, WeightExecution.MatMulNBitsInt8Activations, forCuda: false, out _);
         var int8Nodes = int8.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToList();
+        Assert.AreEqual(names.Count, int8Nodes.Count);
         Assert.IsTrue(int8Nodes.All(n => OnnxAttributes.Int(n, "bits", 0) == int8Bits && OnnxAttributes.Int(n, "accuracy_level", 0) == 4 && HasZeroPoint(n) == int8ExplicitZero));
         OnnxTestHelpers.AssertClose(OrtRunner.Run(int8, input, shape), expected, 5e-2, $"{constraintName} MatMulNBits with int8 activations");
+    }
+
+    private static void ExpectEveryGemmRewritten(ModelProto lowBit, IReadOnlyList<MatMulNBitsGraph.Layer> layers, IReadOnlyList<string> names, int bits, bool explicitZero)
+    {
+        CollectionAssert.AreEquivalent(names.ToList(), layers.Select(l => l.Weight).ToList(), "every constrained Gemm is rewritten");
+        var nodes = lowBit.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToList();
+        Assert.AreEqual(names.Count, nodes.Count);
+        Assert.IsTrue(nodes.All(n => n.Domain == "com.microsoft" && OnnxAttributes.Int(n, "bits", 0) == bits && OnnxAttributes.Int(n, "accuracy_level", 0) == 1));
+        Assert.IsFalse(lowBit.Graph.Node.Any(n => n.OpType is "Gemm" or "Cast" or "DequantizeLinear"), "no float weight and no decode is left");
+        Assert.IsTrue(lowBit.OpsetImport.Any(o => o.Domain == "com.microsoft" && o.Version == 1));
+        Assert.IsTrue(nodes.All(n => HasZeroPoint(n) == explicitZero), explicitZero ? "codes off the default zero point need an explicit one" : "the default zero point");
     }
 
     private static bool HasZeroPoint(NodeProto node) => node.Input.Count > 3 && node.Input[3].Length > 0;
@@ -116,6 +133,7 @@ public sealed class LowBitExecutionTests
     {
         // MatMul with a per-layer scale is rewritten (its [K, N] weight transposed); per-channel scales along K, a Gemm with
         // alpha 0.5 and a weight read twice are not, and the model still scores like the module.
+        TorchSharp.torch.manual_seed(7);
         var model = OnnxTestHelpers.Model(new long[] { 24 }, (b, x) =>
         {
             string a = b.Node("MatMul", new[] { x, b.Initializer("w_matmul", TorchSharp.torch.randn(24, 16)) });
@@ -220,6 +238,13 @@ public sealed class LowBitExecutionTests
             {
                 Assert.AreEqual(WeightExecution.MatMulNBits, batched.WeightExecution);
                 AssertNear(expected, Scores(ml, batched.Transform(data)), "LoadWithBatchedScoring");
+                // Its graph already holds MatMulNBits: that form can be written again, another cannot (and nothing is written).
+                var undo = Assert.ThrowsExactly<InvalidOperationException>(() => batched.SaveOnnx(onnx, WeightExecution.DecodedFloat));
+                StringAssert.Contains(undo.Message, "WeightExecution.MatMulNBits");
+                Assert.IsFalse(File.Exists(onnx));
+                batched.SaveOnnx(onnx, WeightExecution.MatMulNBits);
+                Assert.AreEqual(3, OnnxModelFile.Parse(File.ReadAllBytes(onnx)).Graph.Node.Count(n => n.OpType == "MatMulNBits"));
+                File.Delete(onnx);
             }
             (plain as IDisposable)?.Dispose();
 
@@ -262,6 +287,7 @@ public sealed class LowBitExecutionTests
         {
             WeightExecution = (WeightExecution)7,
             TrainingDevice = CbpTrainingDevice.Cpu,
+            Progress = _ => Assert.Fail("refused before training, not after"),
         }).Fit(ml.Data.LoadFromEnumerable(ThreeClassRows.Make(10))));
         StringAssert.Contains(error.Message, "WeightExecution");
         var transformer = ml.Transforms.CbpQuantize(new CbpQuantizeOptions

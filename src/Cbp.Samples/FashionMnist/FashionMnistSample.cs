@@ -97,7 +97,8 @@ public static class FashionMnistSample
         var reloaded = ((IEnumerable<ITransformer>)batched).OfType<CbpQuantizeTransformer>().Single();
         log($"The reloaded model scores on {reloaded.ExecutionProvider} with its weights as {reloaded.WeightExecution}.");
         var (accuracy, batchedRate) = Score(mlContext, (ITransformer)batched, testData, truth);
-        if (accuracy != plainAccuracy)
+        // With --low-bit, MatMulNBits sums one row in another order than a batch: a near-tie may flip one or two rows.
+        if (Math.Abs(accuracy - plainAccuracy) > (options.LowBit ? 2.0 / truth.Count : 0))
         {
             throw new InvalidOperationException($"Batched and plain scoring disagree ({accuracy} versus {plainAccuracy}).");
         }

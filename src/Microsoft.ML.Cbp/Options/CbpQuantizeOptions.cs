@@ -138,9 +138,9 @@ public sealed class CbpQuantizeOptions
     /// <summary>
     /// How the fitted transformer's ONNX Runtime sessions (and a model saved from it with <c>mlContext.Model.Save</c>) run the
     /// constrained weights. Default <see cref="WeightExecution.DecodedFloat"/>: decoded to float when a session starts, float
-    /// memory and speed. <see cref="WeightExecution.MatMulNBits"/> keeps fully connected layers as 2-, 4- or 8-bit codes in
-    /// com.microsoft <c>MatMulNBits</c> nodes with the same results; see docs/benchmarks/low-bit-execution.md for when it is
-    /// smaller and faster on this library's networks. Conv layers stay decoded.
+    /// memory and speed. <see cref="WeightExecution.MatMulNBits"/> keeps fully connected layers as 4-bit codes in com.microsoft
+    /// <c>MatMulNBits</c> nodes with the same results up to float rounding; see docs/benchmarks/low-bit-execution.md for when
+    /// it is smaller and faster on this library's networks. Conv layers stay decoded.
     /// </summary>
     public WeightExecution WeightExecution { get; set; } = WeightExecution.DecodedFloat;
 

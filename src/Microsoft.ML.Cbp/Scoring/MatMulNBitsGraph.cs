@@ -19,7 +19,8 @@ namespace Microsoft.ML.Cbp.Scoring;
 /// decodes: <c>Mul(Cast(Constant codes), scale)</c>, the one-bit chain of <c>OneBitDecode</c> (<c>W_cbp_bits</c> ...
 /// <c>W_cbp_float</c>), or <c>DequantizeLinear(codes, scale)</c> without a zero point. The scale is one value or one per
 /// output row (per-channel scales along the input dimension cannot be expressed, so such a layer stays decoded).</para>
-/// <para>Each code c is stored as q = c + z in <c>bits</c> bits (2 only with int8 activations on the CPU, else 4 or 8), packed along K in blocks of <see cref="BlockSize"/> (first
+/// <para>Each code c is stored as q = c + z in <c>bits</c> bits (2 only with int8 activations on the CPU, else 4; 8 with
+/// int8 activations or on CUDA: the exact form leaves layers that need 8 bits decoded on the CPU, where it would be slower), packed along K in blocks of <see cref="BlockSize"/> (first
 /// element in the lowest bits), with every block's scale equal to the layer's (or the row's) scale, so ONNX Runtime's
 /// decode (q - z) x scale is c x scale: the very float product the Cast/Mul decode computes. z is the operator's default
 /// 2^(bits-1) whenever the codes fit it; otherwise an explicit zero point -min(c, 0). The last block is padded with q = z
@@ -50,9 +51,11 @@ internal static class MatMulNBitsGraph
     /// <param name="layers">The layers rewritten, in graph order.</param>
     public static ModelProto Rewrite(ModelProto model, WeightExecution execution, bool forCuda, out IReadOnlyList<Layer> layers)
     {
-        // ONNX Runtime 1.31's CPU kernels run 2-bit codes fast only with int8 activations; with fp32 ones it decodes them on
-        // every run (0.04x of float at batch 1, measured), so the exact form stores them at 4 bits, as CUDA needs anyway.
-        return Rewrite(model, execution, forCuda || execution != WeightExecution.MatMulNBitsInt8Activations ? 4 : 2, out layers);
+        // ONNX Runtime 1.31's CPU kernels run 2- and 8-bit codes fast only with int8 activations; with fp32 ones it decodes
+        // them on every run (0.04x of float at batch 1 for both, measured). So the exact form stores codes at 4 bits and
+        // leaves layers that need 8 decoded on the CPU; CUDA takes 4 and 8 bits.
+        bool exactOnCpu = execution == WeightExecution.MatMulNBits && !forCuda;
+        return Rewrite(model, execution, forCuda || execution != WeightExecution.MatMulNBitsInt8Activations ? 4 : 2, exactOnCpu ? 4 : 8, out layers);
     }
 
     /// <summary>As <see cref="Rewrite(ModelProto, WeightExecution, bool, out IReadOnlyList{Layer})"/>, with the narrowest width
@@ -60,8 +63,9 @@ internal static class MatMulNBitsGraph
     /// <param name="model">A compact model, not modified.</param>
     /// <param name="execution">The form.</param>
     /// <param name="minimumBits">2, 4 or 8.</param>
+    /// <param name="maximumBits">4 or 8: a layer whose codes need more stays decoded.</param>
     /// <param name="layers">The layers rewritten, in graph order.</param>
-    public static ModelProto Rewrite(ModelProto model, WeightExecution execution, int minimumBits, out IReadOnlyList<Layer> layers)
+    public static ModelProto Rewrite(ModelProto model, WeightExecution execution, int minimumBits, int maximumBits, out IReadOnlyList<Layer> layers)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (!Enum.IsDefined(execution))
@@ -116,7 +120,7 @@ internal static class MatMulNBitsGraph
             // The range includes 0, so that q = c - low is never negative and the explicit zero point -low fits the width.
             int low = Math.Min(0, (int)weight.Codes.Min()), high = Math.Max(0, (int)weight.Codes.Max());
             int bits = new[] { 2, 4, 8 }.First(b => (b >= minimumBits && high - low < 1 << b) || b == 8);
-            if (high - low >= 1 << bits)
+            if (high - low >= 1 << bits || bits > maximumBits)
             {
                 continue;
             }
@@ -243,8 +247,9 @@ internal static class MatMulNBitsGraph
             return null;
         }
         // The scale broadcasts as a scalar, or along dimension 0 only (shape [d0, 1, ...]).
+        // A scale of higher rank than the codes would broadcast the weight to more dimensions.
         bool perRow = scales.Length > 1 && dims.Length > 0 && scales.Length == dims[0] && scale.Dims.Count == dims.Length && scale.Dims.Skip(1).All(d => d == 1);
-        return scales.Length == 1 || perRow ? new Decoded(dims, codes, scales) : null;
+        return (scales.Length == 1 && scale.Dims.Count <= dims.Length) || perRow ? new Decoded(dims, codes, scales) : null;
     }
 
     /// <summary>Signed integer codes of an INT8, INT4 or INT2 tensor; null for other types.</summary>
@@ -336,6 +341,11 @@ internal static class MatMulNBitsGraph
             {
                 graph.Node.Remove(node);
             }
+        }
+        var produced = new HashSet<string>(graph.Node.SelectMany(n => n.Output), StringComparer.Ordinal);
+        foreach (var stale in graph.ValueInfo.Where(v => !produced.Contains(v.Name)).ToList())
+        {
+            graph.ValueInfo.Remove(stale);
         }
         var used = new HashSet<string>(graph.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
         foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name) && !graph.Output.Any(o => o.Name == t.Name)).ToList())

@@ -139,7 +139,8 @@ internal sealed class OnnxScoringSession : IDisposable
     /// Scores one batch, returning every output of the model: float outputs as <see cref="float"/> arrays and int64 outputs
     /// as <see cref="long"/> arrays, row-major, by output name. On the CPU the batch is split into one slice per core, run
     /// concurrently by single-threaded <c>Run</c> calls (faster than ONNX Runtime's own intra-op threading for these networks,
-    /// and bit for bit the same results); on CUDA it is one <c>Run</c>. Safe to call from several threads at once.
+    /// and bit for bit the same results, but for <c>MatMulNBits</c> layers, whose kernels sum a slice in another order than a
+    /// batch: alike within float rounding); on CUDA it is one <c>Run</c>. Safe to call from several threads at once.
     /// </summary>
     /// <param name="rows">Exactly <paramref name="count"/> times <see cref="RowWidth"/> floats.</param>
     /// <param name="count">Rows in the batch.</param>
