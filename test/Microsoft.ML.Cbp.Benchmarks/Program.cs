@@ -38,6 +38,14 @@ internal static class Program
                 (failures.Count == 0 ? "No mutant let another exception out or ended the process.\n" : "Failures:\n\n" + string.Join("\n", failures.Select(f => "- " + f)) + "\n"));
             return failures.Count == 0 ? 0 : 1;
         }
+        if (suite == "mpi-train")
+        {
+            return MpiTrainCheck.ChildMain(args);
+        }
+        if (suite == "mpi-check")
+        {
+            return MpiCheck.Run();
+        }
         if (suite == "lowbit-child")
         {
             return LowBitExecutionBenchmark.ChildMain(args);

@@ -39,6 +39,7 @@ public sealed class CbpTrainer : IDisposable
     private double? _firstLoss;
     private int _batchesOverLimit;
     private bool _disposed;
+    private float[]? _allReduceBuffer;
 
     /// <summary>Prepares training of <paramref name="model"/>.</summary>
     /// <param name="model">The network; its parameters are trained in place.</param>
@@ -163,6 +164,17 @@ public sealed class CbpTrainer : IDisposable
     /// <summary>One report per finished epoch.</summary>
     public IReadOnlyList<EpochReport> History => _history;
 
+    /// <summary>
+    /// Data-parallel training across the ranks of an MPI job (null: this process alone). Every rank must hold the same
+    /// module and options and read its share of each batch (<see cref="ShardedBatchSource"/>). After each backward pass the
+    /// batch's task loss and every gradient are averaged across ranks in one all-reduce over a flat buffer, so every rank
+    /// takes the same step and keeps the same weights; the divergence guard and the epoch's Lagrangian sum (which triggers
+    /// the multiplier update) use the averaged loss, so their decisions are the same on every rank. Batch normalisation
+    /// uses each rank's own batch statistics (as PyTorch's DistributedDataParallel does); its running statistics are
+    /// broadcast from rank 0 after every epoch.
+    /// </summary>
+    internal MpiWorld? World { get; set; }
+
     /// <summary>Called after every training step with the number of steps done in the current epoch (for progress within long epochs).</summary>
     public Action<int>? BatchCompleted { get; set; }
 
@@ -275,6 +287,10 @@ public sealed class CbpTrainer : IDisposable
         if (batches == 0)
         {
             throw new ArgumentException("The training data produced no mini-batches.", nameof(train));
+        }
+        if (World is { } world)
+        {
+            BroadcastBuffers(world);
         }
         double seconds = clock.Elapsed.TotalSeconds;
         double taskLossSum = lossSum.ToDouble();
@@ -447,6 +463,10 @@ public sealed class CbpTrainer : IDisposable
         loss.backward();
         using var noGrad = no_grad();
         var lossValue = loss.detach();
+        if (World is { } world)
+        {
+            lossValue = AverageAcrossRanks(world, lossValue);
+        }
         lossSum.Add_(lossValue);
         double clip = _options.GradientClip;
         double decay = _options.WeightDecay;
@@ -490,6 +510,66 @@ public sealed class CbpTrainer : IDisposable
             p.Requantize();
         }
         return lossValue.ToDouble();
+    }
+
+    /// <summary>Averages the batch loss and every parameter's gradient across the ranks (one all-reduce); returns the averaged loss.</summary>
+    private Tensor AverageAcrossRanks(MpiWorld world, Tensor loss)
+    {
+        var gradients = _model.parameters().Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+        long count = 1 + gradients.Sum(g => g.numel());
+        if (_allReduceBuffer is null || _allReduceBuffer.LongLength != count)
+        {
+            _allReduceBuffer = new float[count];
+        }
+        var buffer = _allReduceBuffer;
+        buffer[0] = loss.cpu().to(float32).item<float>();
+        int offset = 1;
+        foreach (var gradient in gradients)
+        {
+            using var values = gradient.detach().to(float32).cpu().contiguous();
+            values.data<float>().CopyTo(buffer, offset);
+            offset += (int)values.numel();
+        }
+        world.SumInPlace(buffer);
+        offset = 1;
+        float share = 1f / world.Size;
+        foreach (var gradient in gradients)
+        {
+            int length = (int)gradient.numel();
+            using var summed = tensor(buffer.AsSpan(offset, length).ToArray(), gradient.shape).to(gradient.device);
+            gradient.copy_(summed.mul_(share));
+            offset += length;
+        }
+        return tensor(buffer[0] * share, device: loss.device);
+    }
+
+    /// <summary>Copies rank 0's buffers (batch-norm running statistics) to every rank, so all ranks hold the same module.</summary>
+    private void BroadcastBuffers(MpiWorld world)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var (name, buffer) in _model.named_buffers())
+        {
+            using var values = buffer.cpu().contiguous();
+            Tensor received;
+            if (values.dtype == ScalarType.Float32)
+            {
+                var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.data<float>().ToArray().AsSpan()).ToArray();
+                world.Broadcast(bytes, root: 0);
+                received = tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray(), values.shape);
+            }
+            else if (values.dtype == ScalarType.Int64)
+            {
+                var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.data<long>().ToArray().AsSpan()).ToArray();
+                world.Broadcast(bytes, root: 0);
+                received = tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray(), values.shape);
+            }
+            else
+            {
+                throw new NotSupportedException($"Buffer '{name}' is {values.dtype}; data-parallel training broadcasts float32 and int64 buffers.");
+            }
+            buffer.copy_(received.to(buffer.device));
+        }
     }
 
     private void AscendMultipliers()

@@ -1,0 +1,124 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using Microsoft.ML.Cbp.Training;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+/// <summary>
+/// The hand-made MPI binding (MPICH's ABI) against the MPICH that build/install-mpi.sh installs: two ranks started by
+/// mpiexec sum, maximise and broadcast known values. Where MPICH is not installed the tests report Inconclusive.
+/// </summary>
+[TestClass]
+public sealed class MpiBindingTests
+{
+    private static string Worker => Path.Combine(AppContext.BaseDirectory, "Microsoft.ML.Cbp.Benchmarks.dll");
+
+    [TestMethod]
+    public void TwoRanksSumMaximiseAndBroadcastThroughMpich()
+    {
+        string mpiexec = RequireMpich();
+        var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-check" }, new Dictionary<string, string>());
+        var results = output.Split('\n').Where(l => l.StartsWith("RESULT ", StringComparison.Ordinal)).OrderBy(l => l, StringComparer.Ordinal).ToList();
+        Assert.AreEqual(2, results.Count, output);
+        for (int rank = 0; rank < 2; rank++)
+        {
+            StringAssert.StartsWith(results[rank], $"RESULT rank={rank} size=2 ", output);
+            StringAssert.EndsWith(results[rank].TrimEnd(), "ok=True", output);
+        }
+        Assert.AreEqual(0, code, output);
+    }
+
+    [TestMethod]
+    public void TwoRanksTrainLikeOneProcessWithTheCombinedBatch()
+    {
+        string mpiexec = RequireMpich();
+        string path = Path.Combine(Path.GetTempPath(), $"cbp-mpi-{Guid.NewGuid():N}.json");
+        try
+        {
+            // 2 ranks with 16 rows each against one process with 32, the same data order: Mlp without batch normalisation.
+            var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-train", "--epochs", "10", "--rows", "16", "--output", path },
+                new Dictionary<string, string>());
+            Assert.AreEqual(0, code, output);
+            var ranks = Microsoft.ML.Cbp.Benchmarks.MpiTrainCheck.Read(path);
+            var alone = Microsoft.ML.Cbp.Benchmarks.MpiTrainCheck.Train(null, ranks: 2, rowsPerRank: 16, epochs: 10);
+            Assert.IsTrue(ranks.RanksAgree, "every rank ended with the same parameters");
+            double scale = alone.FirstStep.Max(v => Math.Abs(v));
+            double worst = ranks.FirstStep.Zip(alone.FirstStep, (a, b) => Math.Abs(a - b)).Max() / scale;
+            Assert.IsTrue(worst <= 1e-6, $"first step: relative difference {worst:E2}");
+            CollectionAssert.AreEqual(alone.Updates, ranks.Updates, "the same multiplier updates, epoch by epoch");
+            double same = ranks.Constrained.Zip(alone.Constrained, (a, b) => a == b ? 1.0 : 0.0).Average();
+            Assert.IsTrue(same >= 0.999, $"{same:P2} of the constrained weights' codes are equal");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void AProcessWithoutALauncherHasNoWorld()
+    {
+        // This test host was not started by mpiexec: training stays single-process, exactly as without MPI.
+        Assert.IsNull(Environment.GetEnvironmentVariable("PMI_SIZE"));
+        Assert.IsNull(MpiWorld.Current);
+        var (code, output) = Run(DotnetHost(), new[] { Worker, "--suite", "mpi-check" }, new Dictionary<string, string>());
+        Assert.AreEqual(2, code, output);
+        StringAssert.Contains(output, "NO-WORLD");
+    }
+
+    [TestMethod]
+    public void OpenMpisLauncherIsRefusedNamingMpich()
+    {
+        var (code, output) = Run(DotnetHost(), new[] { Worker, "--suite", "mpi-check" }, new Dictionary<string, string> { ["OMPI_COMM_WORLD_SIZE"] = "2" });
+        Assert.AreEqual(3, code, output);
+        StringAssert.Contains(output, "Open MPI");
+        StringAssert.Contains(output, "apt-get install mpich");
+    }
+
+    /// <summary>mpiexec's path when MPICH (its launcher and library) is installed; otherwise the test is Inconclusive.</summary>
+    private static string RequireMpich()
+    {
+        string? mpiexec = Environment.GetEnvironmentVariable("PATH")?.Split(Path.PathSeparator)
+            .Select(d => Path.Combine(d, "mpiexec.hydra")).FirstOrDefault(File.Exists);
+        IntPtr library = IntPtr.Zero;
+        if (mpiexec is null || !NativeLibrary.TryLoad("libmpich.so.12", out library))
+        {
+            Assert.Inconclusive("MPICH is not installed here (bash build/install-mpi.sh installs it, as root on Debian).");
+        }
+        NativeLibrary.Free(library);
+        return mpiexec!;
+    }
+
+    private static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+
+    /// <summary>Runs a command with a 60-second limit; a command that overruns is killed and fails the test.</summary>
+    private static (int Code, string Output) Run(string file, IEnumerable<string> args, Dictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        // The child must not think it is a rank of a job this test host belongs to.
+        start.Environment.Remove("PMI_SIZE");
+        start.Environment.Remove("PMI_RANK");
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(60_000))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"'{file} {string.Join(' ', start.ArgumentList)}' did not end within 60 s.");
+        }
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+}
