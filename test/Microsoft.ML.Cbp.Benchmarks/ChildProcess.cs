@@ -14,10 +14,20 @@ internal static class ChildProcess
     /// <summary>Runs this program with <paramref name="args"/> and returns its last line starting "RESULT ", without the prefix.</summary>
     /// <param name="what">What the child measures, for the error message.</param>
     /// <param name="args">The child's arguments (a child --suite and its options).</param>
+    /// <param name="launcher">A program that starts this one (mpiexec), or null to start it directly.</param>
+    /// <param name="launcherArgs">The launcher's own arguments, before this program's.</param>
     /// <exception cref="InvalidOperationException">The child printed no RESULT line.</exception>
-    public static string Result(string what, IEnumerable<string> args)
+    public static string Result(string what, IEnumerable<string> args, string? launcher = null, IEnumerable<string>? launcherArgs = null)
     {
-        var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, FileName = Environment.ProcessPath! };
+        var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, FileName = launcher ?? Environment.ProcessPath! };
+        foreach (string a in launcherArgs ?? Array.Empty<string>())
+        {
+            start.ArgumentList.Add(a);
+        }
+        if (launcher is not null)
+        {
+            start.ArgumentList.Add(Environment.ProcessPath!);
+        }
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
         {
             start.ArgumentList.Add(Assembly.GetExecutingAssembly().Location);

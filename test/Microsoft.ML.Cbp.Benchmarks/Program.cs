@@ -38,6 +38,19 @@ internal static class Program
                 (failures.Count == 0 ? "No mutant let another exception out or ended the process.\n" : "Failures:\n\n" + string.Join("\n", failures.Select(f => "- " + f)) + "\n"));
             return failures.Count == 0 ? 0 : 1;
         }
+        if (suite == "mpi-bench-child")
+        {
+            return DataParallelBenchmark.ChildMain(args);
+        }
+        if (suite == "data-parallel")
+        {
+            Write(Path.Combine(folder, quick ? "data-parallel-quick.md" : "data-parallel.md"), DataParallelBenchmark.Run(quick, ("bash build/bench.sh " + string.Join(" ", args)).Trim()));
+            return 0;
+        }
+        if (suite == "mpi-fit")
+        {
+            return MpiFitCheck.ChildMain(args);
+        }
         if (suite == "mpi-train")
         {
             return MpiTrainCheck.ChildMain(args);

@@ -61,11 +61,71 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
+    public void TheEstimatorTrainsDataParallelUnderMpiexec()
+    {
+        string mpiexec = RequireMpich();
+        string path = Path.Combine(Path.GetTempPath(), $"cbp-mpi-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            // No code change in the Fit: two ranks started by mpiexec train one model; only rank 0 reports progress.
+            var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--output", path }, new Dictionary<string, string>());
+            Assert.AreEqual(0, code, output);
+            var results = output.Split('\n').Where(l => l.StartsWith("RESULT ", StringComparison.Ordinal)).OrderBy(l => l, StringComparer.Ordinal).ToList();
+            Assert.AreEqual(2, results.Count, output);
+            Assert.IsTrue(results.All(r => r.Contains("agree=True", StringComparison.Ordinal)), "both ranks hold the byte-identical compact model: " + output);
+            StringAssert.Contains(results[1], "rank=1 agree=True reports=0 ", "rank 1 reports no progress");
+            Assert.IsFalse(results[0].Contains("reports=0 ", StringComparison.Ordinal), "rank 0 reports progress");
+            double accuracy = double.Parse(results[0].Split("accuracy=")[1], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.IsTrue(accuracy >= 0.8, $"the data-parallel model learned the task: {accuracy:P1}");
+            Assert.IsTrue(Microsoft.ML.Cbp.Onnx.OnnxModelFile.Parse(File.ReadAllBytes(path)).Graph.Node.Count > 0, "rank 0 wrote the model");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void ARankThatThrowsEndsEveryRank()
+    {
+        string mpiexec = RequireMpich();
+        // Rank 1's Fit is cancelled at its first batch while rank 0 waits in the gradient all-reduce: no hang, a clear message.
+        var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--cancel-rank", "1" }, new Dictionary<string, string>());
+        Assert.AreNotEqual(0, code, output);
+        StringAssert.Contains(output, "rank 1 of 2: OperationCanceledException", $"exit code {code}");
+        StringAssert.Contains(output, "Ending every rank of the MPI job");
+        Assert.IsFalse(output.Contains("RESULT", StringComparison.Ordinal), output);
+    }
+
+    [TestMethod]
+    public void RanksGivenDifferentFitsAreRefusedBeforeTraining()
+    {
+        string mpiexec = RequireMpich();
+        var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--different-rank", "1" }, new Dictionary<string, string>());
+        Assert.AreNotEqual(0, code, output);
+        StringAssert.Contains(output, "were given different Fits");
+        StringAssert.Contains(output, "DataParallel = false");
+    }
+
+    [TestMethod]
+    public void AKilledRankEndsTheJobWithinAMinute()
+    {
+        string mpiexec = RequireMpich();
+        // Rank 1 dies a second into a long Fit; mpiexec ends rank 0 too (Run fails the test past 60 s).
+        var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--epochs", "400", "--kill-rank", "1" },
+            new Dictionary<string, string>());
+        Assert.AreNotEqual(0, code, output);
+        Assert.IsFalse(output.Contains("RESULT", StringComparison.Ordinal), "no rank finished: " + output);
+        StringAssert.Contains(output, "this rank was told to die");
+    }
+
+    [TestMethod]
     public void AProcessWithoutALauncherHasNoWorld()
     {
         // This test host was not started by mpiexec: training stays single-process, exactly as without MPI.
         Assert.IsNull(Environment.GetEnvironmentVariable("PMI_SIZE"));
         Assert.IsNull(MpiWorld.Current);
+        Assert.AreEqual((0, 1), (CbpDataParallel.Rank, CbpDataParallel.WorldSize));
         var (code, output) = Run(DotnetHost(), new[] { Worker, "--suite", "mpi-check" }, new Dictionary<string, string>());
         Assert.AreEqual(2, code, output);
         StringAssert.Contains(output, "NO-WORLD");

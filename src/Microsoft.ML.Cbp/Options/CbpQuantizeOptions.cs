@@ -227,6 +227,14 @@ public sealed class CbpQuantizeOptions
     /// </summary>
     public string? CheckpointPath { get; set; }
 
+    /// <summary>
+    /// When the process was started by MPICH's <c>mpiexec -n N</c> (N &gt; 1), Fit trains data-parallel: every rank reads the
+    /// data, keeps its share of each batch of N x <see cref="BatchSize"/> rows, and the ranks average their gradients every
+    /// step, so all end with the same model (see <see cref="CbpDataParallel"/> and the README). Default true; false: every
+    /// rank trains alone, as without MPI. Without a launcher this option changes nothing.
+    /// </summary>
+    public bool DataParallel { get; set; } = true;
+
     /// <summary>Receives progress: one report per epoch, and within long epochs every few seconds. Default null.</summary>
     public Action<CbpProgressReport>? Progress { get; set; }
 

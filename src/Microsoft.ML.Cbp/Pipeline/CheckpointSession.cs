@@ -16,8 +16,11 @@ internal sealed class CheckpointSession : IDisposable
     private readonly string? _path;
     private readonly string _fingerprint;
 
-    private CheckpointSession(string? path, string fingerprint, TrainingCheckpoint? resume)
+    private readonly bool _write;
+
+    private CheckpointSession(string? path, string fingerprint, TrainingCheckpoint? resume, bool write)
     {
+        _write = write;
         _path = path;
         _fingerprint = fingerprint;
         Resume = resume;
@@ -29,13 +32,14 @@ internal sealed class CheckpointSession : IDisposable
     /// <summary>Opens the session: reads an existing checkpoint of this Fit (and refuses one of another Fit).</summary>
     /// <param name="path">The option's path, or null for no checkpoints.</param>
     /// <param name="fingerprint">This Fit's fingerprint (<see cref="TrainingCheckpoint.Fingerprint"/>).</param>
-    public static CheckpointSession Open(string? path, string fingerprint) =>
-        new(path, fingerprint, path is not null && File.Exists(path) ? TrainingCheckpoint.Load(path, fingerprint) : null);
+    /// <param name="write">Write checkpoints (false on the ranks but 0 of data-parallel training, which only read one to resume).</param>
+    public static CheckpointSession Open(string? path, string fingerprint, bool write = true) =>
+        new(path, fingerprint, path is not null && File.Exists(path) ? TrainingCheckpoint.Load(path, fingerprint) : null, write);
 
     /// <summary>Writes the state after a pre-training epoch.</summary>
     public void SavePretraining(int epoch, OnnxGraphModule module, CbpTrainer trainer, List<EpochReport> reports, Dictionary<string, Tensor>? best, double bestLoss, int sinceBest)
     {
-        if (_path is null)
+        if (_path is null || !_write)
         {
             return;
         }
@@ -53,7 +57,7 @@ internal sealed class CheckpointSession : IDisposable
     public void SaveCbp(int epoch, OnnxGraphModule module, CbpTrainer trainer, List<EpochReport> pretraining, List<EpochReport> cbp, double? floatAccuracy, long[] histogramBefore,
         Dictionary<string, int>? sizePlan)
     {
-        if (_path is null)
+        if (_path is null || !_write)
         {
             return;
         }

@@ -28,7 +28,18 @@ internal static class QuantizationPipeline
     /// (<see cref="CbpQuantizeOptions.CheckpointPath"/>) goes; a failure before this point leaves it to resume from.
     /// </summary>
     /// <param name="options">The Fit's options.</param>
-    public static void Complete(CbpQuantizeOptions options) => CheckpointSession.Complete(options.CheckpointPath);
+    public static void Complete(CbpQuantizeOptions options)
+    {
+        // Under data-parallel training only rank 0 owns the checkpoint file.
+        if (DataParallelWorld(options) is not { Rank: > 0 })
+        {
+            CheckpointSession.Complete(options.CheckpointPath);
+        }
+    }
+
+    /// <summary>The MPI job a Fit trains data-parallel across, or null (no launcher, one rank, or DataParallel off).</summary>
+    /// <param name="options">The Fit's options.</param>
+    public static MpiWorld? DataParallelWorld(CbpQuantizeOptions options) => options.DataParallel ? MpiWorld.Current : null;
 
     /// <summary>Trains and quantizes the network the options describe on <paramref name="input"/>.</summary>
     /// <param name="options">Validated options.</param>
@@ -63,7 +74,25 @@ internal static class QuantizationPipeline
         var task = ScoringOutput.TaskFor(label.Type);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
         var classNames = labelValues?.Cast<object?>().Select(v => v?.ToString() ?? "").ToArray();
-        var trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), classNames, seed, progress);
+        var world = DataParallelWorld(options);
+        QuantizationTraining.Result trained;
+        try
+        {
+            trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), classNames, seed,
+                world is { Rank: > 0 } ? _ => { } : progress, world);
+        }
+        catch (Exception e) when (world is not null && e is not CbpTrainingDivergedException)
+        {
+            // A rank that cannot go on must not leave the others waiting in an all-reduce: it ends the whole job. (Divergence
+            // is decided on the averaged loss, on every rank at the same step, so it ends every rank's Fit alike.)
+            // One write, then a moment for the launcher to forward it: MPI_Abort ends the processes at once.
+            Console.Error.Write($"Microsoft.ML.Cbp, rank {world.Rank} of {world.Size}: {e.GetType().Name}: {e.Message}{Environment.NewLine}" +
+                $"Ending every rank of the MPI job (MPI_Abort).{Environment.NewLine}");
+            Console.Error.Flush();
+            System.Threading.Thread.Sleep(500);
+            world.Abort(1);
+            throw;
+        }
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
     }
 }

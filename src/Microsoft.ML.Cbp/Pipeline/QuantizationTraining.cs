@@ -29,15 +29,21 @@ internal static class QuantizationTraining
     internal sealed record Result(ModelProto Compact, string InputName, string OutputName, int Outputs, long[] RowShape, CbpTrainingReport Report);
 
     public static Result Run(CbpQuantizeOptions options, TrainingData train, TrainingData? validation, ScoringTask task, TensorProto? labelValues,
-        IReadOnlyList<string>? classNames, long seed, Action<CbpProgressReport> progress)
+        IReadOnlyList<string>? classNames, long seed, Action<CbpProgressReport> progress, MpiWorld? world = null)
     {
+        int ranks = world?.Size ?? 1;
         var clock = Stopwatch.StartNew();
         var device = ChooseDevice(options.TrainingDevice);
         random.manual_seed(seed);
         int outputs = train.ClassCount;
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
-        using var checkpoints = CheckpointSession.Open(options.CheckpointPath,
-            TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model)));
+        string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model), ranks);
+        if (world is not null)
+        {
+            DataParallelCheck.SameFitOnEveryRank(world, fingerprint);
+        }
+        // Under data-parallel training only rank 0 writes the checkpoint; every rank resumes from it.
+        using var checkpoints = CheckpointSession.Open(options.CheckpointPath, fingerprint, write: world is not { Rank: > 0 });
         var resume = checkpoints.Resume;
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
@@ -65,7 +71,9 @@ internal static class QuantizationTraining
                 $"BatchSize 1 cannot train the network '{network}': its batch normalisation needs at least 2 rows per batch (a batch of one gives NaN statistics). Use BatchSize 2 or more.",
                 nameof(options));
         }
-        var trainSource = train.Batches(rowShape, options.BatchSize, shuffle: true, seed, device);
+        // Data-parallel: every rank reads the same combined batches of ranks x BatchSize rows and keeps its share.
+        var combinedSource = train.Batches(rowShape, options.BatchSize * ranks, shuffle: true, seed, device);
+        var trainSource = world is null ? combinedSource : new ShardedBatchSource(combinedSource, world.Rank, world.Size);
         if (batchNorm)
         {
             trainSource = new MinimumBatchSource(trainSource, MinimumBatchNormRows);
@@ -78,7 +86,8 @@ internal static class QuantizationTraining
         // which bounds their memory.
         var validationSource = validation?.Batches(rowShape, validation.Streams ? options.BatchSize : Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
         long rows = train.Rows;
-        int batches = checked((int)(rows / options.BatchSize + (rows % options.BatchSize >= (batchNorm ? MinimumBatchNormRows : 1) ? 1 : 0)));
+        long combinedBatch = (long)options.BatchSize * ranks;
+        int batches = checked((int)(rows / combinedBatch + (rows % combinedBatch >= (batchNorm ? MinimumBatchNormRows : 1) * ranks ? 1 : 0)));
         if (batches == 0)
         {
             throw new ArgumentException($"The training data has {rows} labelled row(s); the network '{network}' needs at least {MinimumBatchNormRows} (batch normalisation).", nameof(options));
@@ -116,7 +125,7 @@ internal static class QuantizationTraining
         }
         else
         {
-            pretraining = Pretrain(module, loss, trainSource, validationSource, EngineOptions.PretrainEpochs(options), options, batches, progress, checkpoints);
+            pretraining = Pretrain(module, loss, trainSource, validationSource, EngineOptions.PretrainEpochs(options), options, batches, progress, checkpoints, world);
             floatAccuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         }
 
@@ -133,7 +142,8 @@ internal static class QuantizationTraining
         else if (options.MaxModelBytes is long maxBytes)
         {
             using var scope = NewDisposeScope();
-            var batchesForSensitivity = trainSource.Pass(0).Take(SensitivityBatches).ToList();
+            // The same batches on every rank (the combined ones under data-parallel training), so every rank makes the same plan.
+            var batchesForSensitivity = (world is null ? trainSource : combinedSource).Pass(0).Take(SensitivityBatches).ToList();
             var increase = SizeBudget.LossIncrease(module, loss, batchesForSensitivity, selected, choices!, options.ScaleMode);
             precision = SizeBudget.Plan(selected, choices!, increase, maxBytes, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
             sizePlan = precision.ToDictionary(p => p.Key, p => choices!.ToList().IndexOf(p.Value), StringComparer.Ordinal);
@@ -146,7 +156,7 @@ internal static class QuantizationTraining
         {
             throw new ArgumentException($"MaxModelBytes {options.MaxModelBytes:N0} leaves every layer float; lower it so that some layer is quantized.", nameof(CbpQuantizeOptions.MaxModelBytes));
         }
-        using var trainer = new CbpTrainer(module, loss, levelSets, trainerOptions);
+        using var trainer = new CbpTrainer(module, loss, levelSets, trainerOptions) { World = world };
         var largest = trainer.ConstrainedParameters.OrderByDescending(p => p.Count).First();
         long[] before;
         var cbp = new List<EpochReport>();
@@ -351,14 +361,14 @@ internal static class QuantizationTraining
 
     private static List<EpochReport> Pretrain(
         OnnxGraphModule module, Func<Tensor, Tensor, Tensor> loss, IBatchSource train, IBatchSource? validation,
-        int epochs, CbpQuantizeOptions options, int batches, Action<CbpProgressReport> progress, CheckpointSession checkpoints)
+        int epochs, CbpQuantizeOptions options, int batches, Action<CbpProgressReport> progress, CheckpointSession checkpoints, MpiWorld? world)
     {
         var reports = new List<EpochReport>();
         if (epochs == 0)
         {
             return reports;
         }
-        using var trainer = new CbpTrainer(module, loss, Array.Empty<string>(), options.Constraint, EngineOptions.Pretraining(options, epochs));
+        using var trainer = new CbpTrainer(module, loss, Array.Empty<string>(), options.Constraint, EngineOptions.Pretraining(options, epochs)) { World = world };
         Dictionary<string, Tensor>? best = null;
         double bestLoss = double.PositiveInfinity;
         int sinceBest = 0;

@@ -219,7 +219,7 @@ internal sealed class TrainingCheckpoint : IDisposable
     }
 
     /// <summary>What makes two Fits the same for resuming: the options that shape training, the data's size and the initial network.</summary>
-    public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, TrainingData train, TrainingData? validation, byte[] initialNetwork)
+    public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, TrainingData train, TrainingData? validation, byte[] initialNetwork, int ranks = 1)
     {
         string text = string.Join("|", new object?[]
         {
@@ -229,7 +229,7 @@ internal sealed class TrainingCheckpoint : IDisposable
             options.MultiplierLearningRate, options.MultiplierUpdatePeriod, options.FinalAnnealFraction, options.ScaleMode, options.KeepFirstAndLastLayersFloat,
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,
             options.MaxModelBytes, options.MaxModelBytes is null ? null : string.Join(";", options.MixedConstraints.Select(c => string.Join(",", c.Levels.Select(l => l.ToString("R", System.Globalization.CultureInfo.InvariantCulture))))),
-            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)),
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)), ranks,
         }.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }

@@ -39,7 +39,6 @@ public sealed class CbpTrainer : IDisposable
     private double? _firstLoss;
     private int _batchesOverLimit;
     private bool _disposed;
-    private float[]? _allReduceBuffer;
 
     /// <summary>Prepares training of <paramref name="model"/>.</summary>
     /// <param name="model">The network; its parameters are trained in place.</param>
@@ -174,6 +173,12 @@ public sealed class CbpTrainer : IDisposable
     /// broadcast from rank 0 after every epoch.
     /// </summary>
     internal MpiWorld? World { get; set; }
+
+    /// <summary>Seconds spent in the gradient all-reduce itself (waiting for the slowest rank included), for the data-parallel benchmark.</summary>
+    internal double AllReduceSeconds { get; private set; }
+
+    /// <summary>Seconds spent averaging across ranks in all: copying gradients to the flat buffer and back, and the all-reduce.</summary>
+    internal double AveragingSeconds { get; private set; }
 
     /// <summary>Called after every training step with the number of steps done in the current epoch (for progress within long epochs).</summary>
     public Action<int>? BatchCompleted { get; set; }
@@ -515,32 +520,25 @@ public sealed class CbpTrainer : IDisposable
     /// <summary>Averages the batch loss and every parameter's gradient across the ranks (one all-reduce); returns the averaged loss.</summary>
     private Tensor AverageAcrossRanks(MpiWorld world, Tensor loss)
     {
+        long started = Stopwatch.GetTimestamp();
         var gradients = _model.parameters().Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
-        long count = 1 + gradients.Sum(g => g.numel());
-        if (_allReduceBuffer is null || _allReduceBuffer.LongLength != count)
-        {
-            _allReduceBuffer = new float[count];
-        }
-        var buffer = _allReduceBuffer;
-        buffer[0] = loss.cpu().to(float32).item<float>();
-        int offset = 1;
+        // One contiguous float32 CPU tensor [loss, gradients...]: MPI sums it in the tensor's own memory.
+        using var flat = cat(new[] { loss.reshape(1).to(float32).cpu() }.Concat(gradients.Select(g => g.detach().reshape(-1).to(float32).cpu())).ToList(), 0);
+        long reducing = Stopwatch.GetTimestamp();
+        world.SumInPlace(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(flat.bytes));
+        AllReduceSeconds += Stopwatch.GetElapsedTime(reducing).TotalSeconds;
+        flat.div_(world.Size);
+        long offset = 1;
         foreach (var gradient in gradients)
         {
-            using var values = gradient.detach().to(float32).cpu().contiguous();
-            values.data<float>().CopyTo(buffer, offset);
-            offset += (int)values.numel();
-        }
-        world.SumInPlace(buffer);
-        offset = 1;
-        float share = 1f / world.Size;
-        foreach (var gradient in gradients)
-        {
-            int length = (int)gradient.numel();
-            using var summed = tensor(buffer.AsSpan(offset, length).ToArray(), gradient.shape).to(gradient.device);
-            gradient.copy_(summed.mul_(share));
+            long length = gradient.numel();
+            using var average = flat.narrow(0, offset, length).view(gradient.shape);
+            gradient.copy_(average);
             offset += length;
         }
-        return tensor(buffer[0] * share, device: loss.device);
+        var averagedLoss = flat[0].to(loss.device);
+        AveragingSeconds += Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return averagedLoss;
     }
 
     /// <summary>Copies rank 0's buffers (batch-norm running statistics) to every rank, so all ranks hold the same module.</summary>

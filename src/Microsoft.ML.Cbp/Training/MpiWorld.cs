@@ -43,6 +43,9 @@ internal sealed class MpiWorld
     private delegate int AllReduceFunction(IntPtr send, IntPtr receive, int count, int type, int op, int comm);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int AllReduceInPlaceFunction(IntPtr send, ref float receive, int count, int type, int op, int comm);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int BroadcastFunction(IntPtr buffer, int count, int type, int root, int comm);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -52,6 +55,7 @@ internal sealed class MpiWorld
     private delegate int NoArguments();
 
     private readonly AllReduceFunction _allReduce;
+    private readonly AllReduceInPlaceFunction _allReduceSpan;
     private readonly BroadcastFunction _broadcast;
     private readonly AbortJob _abort;
 
@@ -80,6 +84,7 @@ internal sealed class MpiWorld
         Rank = rank;
         Size = size;
         _allReduce = Bind<AllReduceFunction>("MPI_Allreduce");
+        _allReduceSpan = Bind<AllReduceInPlaceFunction>("MPI_Allreduce");
         _broadcast = Bind<BroadcastFunction>("MPI_Bcast");
         _abort = Bind<AbortJob>("MPI_Abort");
     }
@@ -118,6 +123,16 @@ internal sealed class MpiWorld
     /// <summary>Sums <paramref name="values"/> element-wise across ranks, in place; every rank gets the sums.</summary>
     /// <param name="values">This rank's values; on return, the sums.</param>
     public void SumInPlace(float[] values) => Collective(values, values.Length, MpiFloat, MpiSum);
+
+    /// <summary>Sums <paramref name="values"/> element-wise across ranks, in place, wherever they live (a tensor's own memory: no copy).</summary>
+    /// <param name="values">This rank's values; on return, the sums.</param>
+    public void SumInPlace(Span<float> values)
+    {
+        if (!values.IsEmpty)
+        {
+            Check(_allReduceSpan(InPlace, ref MemoryMarshal.GetReference(values), values.Length, MpiFloat, MpiSum, CommWorld), "MPI_Allreduce");
+        }
+    }
 
     /// <summary>Sums <paramref name="values"/> element-wise across ranks, in place; every rank gets the sums.</summary>
     /// <param name="values">This rank's values; on return, the sums.</param>

@@ -1,0 +1,91 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using Microsoft.ML.Cbp.Training;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Cbp.Benchmarks;
+
+/// <summary>
+/// The estimator under mpiexec (<c>--suite mpi-fit</c>): every rank runs the same Fit on the same synthetic data and
+/// prints whether the ranks ended with byte-identical compact models (an all-reduced checksum), how many progress reports
+/// it received and the model's accuracy; rank 0 writes the compact model to --output. <c>--cancel-rank R</c> cancels rank
+/// R's Fit at once, <c>--kill-rank R</c> kills rank R's process after a second and <c>--different-rank R</c> gives rank R
+/// another seed, to check that the job ends clearly.
+/// </summary>
+internal static class MpiFitCheck
+{
+    private sealed class Row
+    {
+        [VectorType(12)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        [KeyType(3)]
+        public uint Label { get; set; }
+    }
+
+    public static int ChildMain(string[] args)
+    {
+        int rank = CbpDataParallel.Rank;
+        int rows = int.Parse(Value(args, "--rows") ?? "960", CultureInfo.InvariantCulture);
+        var random = new Random(5);
+        var data = Enumerable.Range(0, rows).Select(i =>
+        {
+            var features = Enumerable.Range(0, 12).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            uint label = (uint)Array.IndexOf(features, features.Take(3).Max());
+            return new Row { Features = features, Label = label };
+        }).ToList();
+        using var cancel = new CancellationTokenSource();
+        if (Value(args, "--cancel-rank") is { } cancelRank && int.Parse(cancelRank, CultureInfo.InvariantCulture) == rank)
+        {
+            cancel.Cancel();
+        }
+        if (Value(args, "--kill-rank") is { } killRank && int.Parse(killRank, CultureInfo.InvariantCulture) == rank)
+        {
+            new Thread(() => { Thread.Sleep(1000); Environment.FailFast("mpi-fit: this rank was told to die."); }) { IsBackground = true }.Start();
+        }
+        int reports = 0;
+        var ml = new MLContext(seed: 1);
+        var view = ml.Data.LoadFromEnumerable(data);
+        using var model = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
+        {
+            Architecture = CbpArchitecture.Mlp(new[] { 32 }),
+            KeepFirstAndLastLayersFloat = false,
+            Constraint = WeightConstraint.Ternary,
+            PretrainEpochs = int.Parse(Value(args, "--pretrain-epochs") ?? "2", CultureInfo.InvariantCulture),
+            Epochs = int.Parse(Value(args, "--epochs") ?? "2", CultureInfo.InvariantCulture),
+            BatchSize = 16,
+            // --different-rank R: that rank's Fit differs (another seed), which every rank must detect before training.
+            Seed = Value(args, "--different-rank") is { } different && int.Parse(different, CultureInfo.InvariantCulture) == rank ? 4 : 3,
+            TrainingDevice = CbpTrainingDevice.Cpu,
+            TrainingThreads = 1,
+            CancellationToken = cancel.Token,
+            Progress = r => reports += r.Epoch is null ? 0 : 1,
+        }).Fit(view);
+        var compact = model.GetOnnxBytes();
+        double checksum = compact.Select((b, i) => (double)b * (1 + i % 13)).Sum();
+        var max = new[] { checksum, compact.Length };
+        var sum = new[] { checksum, compact.Length };
+        var world = MpiWorld.Current!;
+        world.MaxInPlace(max);
+        world.SumInPlace(sum);
+        bool agree = max[0] * world.Size == sum[0] && max[1] * world.Size == sum[1];
+        var scored = model.Transform(view);
+        var scores = scored.GetColumn<float[]>(scored.Schema["Score"]).ToArray();
+        double accuracy = scores.Zip(data, (p, r) => Array.IndexOf(p, p.Max()) == r.Label ? 1.0 : 0.0).Average();
+        if (rank == 0 && Value(args, "--output") is { } output)
+        {
+            File.WriteAllBytes(output, compact);
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} accuracy={accuracy:F3}"));
+        return agree ? 0 : 1;
+    }
+
+    private static string? Value(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
