@@ -61,6 +61,8 @@ internal static class MpiFitCheck
             Seed = Value(args, "--different-rank") is { } different && int.Parse(different, CultureInfo.InvariantCulture) == rank ? 4 : 3,
             TrainingDevice = CbpTrainingDevice.Cpu,
             TrainingThreads = 1,
+            // --stream: the streamed data path (a shuffle pool, batches read ahead) instead of the in-memory cache.
+            DataCacheBudgetBytes = args.Contains("--stream") ? 0 : 2L << 30,
             CancellationToken = cancel.Token,
             Progress = r => reports += r.Epoch is null ? 0 : 1,
         }).Fit(view);

@@ -61,14 +61,21 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
-    public void TheEstimatorTrainsDataParallelUnderMpiexec()
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TheEstimatorTrainsDataParallelUnderMpiexec(bool streamed)
     {
         string mpiexec = RequireMpich();
         string path = Path.Combine(Path.GetTempPath(), $"cbp-mpi-{Guid.NewGuid():N}.onnx");
         try
         {
             // No code change in the Fit: two ranks started by mpiexec train one model; only rank 0 reports progress.
-            var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--output", path }, new Dictionary<string, string>());
+            var args = new List<string> { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--output", path };
+            if (streamed)
+            {
+                args.Add("--stream");
+            }
+            var (code, output) = Run(mpiexec, args, new Dictionary<string, string>());
             Assert.AreEqual(0, code, output);
             var results = output.Split('\n').Where(l => l.StartsWith("RESULT ", StringComparison.Ordinal)).OrderBy(l => l, StringComparer.Ordinal).ToList();
             Assert.AreEqual(2, results.Count, output);
