@@ -81,7 +81,9 @@ internal static class MpiFitCheck
         {
             File.WriteAllBytes(output, compact);
         }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} accuracy={accuracy:F3}"));
+        // Steps per pre-training epoch (a full pass): rows / (ranks x BatchSize) when each rank trains on its share.
+        int steps = model.TrainingReport!.Pretraining[0].Batches;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} steps={steps} accuracy={accuracy:F3}"));
         return agree ? 0 : 1;
     }
 

@@ -81,6 +81,8 @@ public sealed class MpiBindingTests
             Assert.AreEqual(2, results.Count, output);
             Assert.IsTrue(results.All(r => r.Contains("agree=True", StringComparison.Ordinal)), "both ranks hold the byte-identical compact model: " + output);
             StringAssert.Contains(results[1], "rank=1 agree=True reports=0 ", "rank 1 reports no progress");
+            // 960 rows, BatchSize 16, 2 ranks: 30 steps per pass on each rank's share (one process would take 60).
+            Assert.IsTrue(results.All(r => r.Contains(" steps=30 ", StringComparison.Ordinal)), output);
             Assert.IsFalse(results[0].Contains("reports=0 ", StringComparison.Ordinal), "rank 0 reports progress");
             double accuracy = double.Parse(results[0].Split("accuracy=")[1], System.Globalization.CultureInfo.InvariantCulture);
             Assert.IsTrue(accuracy >= 0.8, $"the data-parallel model learned the task: {accuracy:P1}");

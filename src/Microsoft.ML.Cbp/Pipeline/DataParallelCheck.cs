@@ -16,17 +16,40 @@ internal static class DataParallelCheck
     /// <exception cref="InvalidOperationException">The ranks were given different options, data or networks.</exception>
     public static void SameFitOnEveryRank(MpiWorld world, string fingerprint)
     {
-        // 48 bits of the hash, exact in a double: equal everywhere exactly when the maximum is the mean.
-        double value = long.Parse(fingerprint[..12], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-        var max = new[] { value };
-        var sum = new[] { value };
-        world.MaxInPlace(max);
-        world.SumInPlace(sum);
-        if (max[0] * world.Size != sum[0])
+        // 48 bits of the hash, exact in a double.
+        if (!SameOnEveryRank(world, long.Parse(fingerprint[..12], NumberStyles.HexNumber, CultureInfo.InvariantCulture)))
         {
             throw new InvalidOperationException(
                 $"The {world.Size} ranks of this MPI job were given different Fits (options, seed, training or validation data, or network); " +
                 "data-parallel training needs the same on every rank. Start every rank with the same program and data, or set DataParallel = false.");
         }
+    }
+
+    /// <summary>
+    /// Checks that every rank resumes from the same point: the checkpoint only rank 0 writes must be visible to every rank
+    /// (a shared file system), or every rank would train a different number of steps and wait in an all-reduce forever.
+    /// </summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="phase">The checkpoint's phase (0: none, 1: pre-training, 2: CBP).</param>
+    /// <param name="epoch">Its epoch.</param>
+    /// <exception cref="InvalidOperationException">The ranks found different checkpoints.</exception>
+    public static void SameResumePointOnEveryRank(MpiWorld world, int phase, int epoch)
+    {
+        if (!SameOnEveryRank(world, phase * 1_000_000.0 + epoch))
+        {
+            throw new InvalidOperationException(
+                "The ranks of this MPI job found different checkpoints at CheckpointPath (rank 0 writes it; every rank reads it to resume): " +
+                "put CheckpointPath on a file system every rank sees, or delete the checkpoint to start over.");
+        }
+    }
+
+    /// <summary>Whether <paramref name="value"/> is the same on every rank: its minimum equals its maximum (exact for any number of ranks).</summary>
+    private static bool SameOnEveryRank(MpiWorld world, double value)
+    {
+        var max = new[] { value };
+        var min = new[] { value };
+        world.MaxInPlace(max);
+        world.MinInPlace(min);
+        return max[0] == min[0];
     }
 }

@@ -48,6 +48,28 @@ internal static class QuantizationPipeline
     /// <param name="progress">Receives progress (and forwards it to the user's callback and the log).</param>
     public static QuantizationResult Fit(CbpQuantizeOptions options, IDataView input, long seed, Action<CbpProgressReport> progress)
     {
+        var world = DataParallelWorld(options);
+        try
+        {
+            return FitOnThisRank(options, input, seed, progress);
+        }
+        catch (Exception e) when (world is not null && e is not CbpTrainingDivergedException)
+        {
+            // A rank that cannot go on must not leave the others waiting in a collective: it ends the whole job, whether it
+            // failed alone (a file missing on one node) or with every rank. (Divergence is decided on the averaged loss, on
+            // every rank at the same step, so it ends every rank's Fit alike and reaches the caller.)
+            // One write, then a moment for the launcher to forward it: MPI_Abort ends the processes at once.
+            Console.Error.Write($"Microsoft.ML.Cbp, rank {world.Rank} of {world.Size}: {e.GetType().Name}: {e.Message}{Environment.NewLine}" +
+                $"Ending every rank of the MPI job (MPI_Abort).{Environment.NewLine}");
+            Console.Error.Flush();
+            System.Threading.Thread.Sleep(500);
+            world.Abort(1);
+            throw;
+        }
+    }
+
+    private static QuantizationResult FitOnThisRank(CbpQuantizeOptions options, IDataView input, long seed, Action<CbpProgressReport> progress)
+    {
         ArgumentNullException.ThrowIfNull(input);
         InputColumns.Inspect(input.Schema, options.FeatureColumnName, options.LabelColumnName);
         // Knowable before training: whether the storage holds the level set's codes.
@@ -69,30 +91,17 @@ internal static class QuantizationPipeline
                 $"ValidationData's columns differ from the training data's ({validation.FeatureWidth} features, {validation.LabelKind} label with {validation.ClassCount} classes " +
                 $"versus {train.FeatureWidth}, {train.LabelKind}, {train.ClassCount}).", nameof(input));
         }
-        using var threads = TorchThreads.Use(options.TrainingThreads ?? TorchThreads.Current);
+        // Ranks on one machine share its cores: by default each takes its part (MPI_LOCALNRANKS, set by MPICH's launcher).
+        int? perRank = DataParallelWorld(options) is not null && int.TryParse(Environment.GetEnvironmentVariable("MPI_LOCALNRANKS"), out int local) && local > 1
+            ? Math.Max(1, Environment.ProcessorCount / local) : null;
+        using var threads = TorchThreads.Use(options.TrainingThreads ?? perRank ?? TorchThreads.Current);
         var label = input.Schema[options.LabelColumnName];
         var task = ScoringOutput.TaskFor(label.Type);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
         var classNames = labelValues?.Cast<object?>().Select(v => v?.ToString() ?? "").ToArray();
         var world = DataParallelWorld(options);
-        QuantizationTraining.Result trained;
-        try
-        {
-            trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), classNames, seed,
-                world is { Rank: > 0 } ? _ => { } : progress, world);
-        }
-        catch (Exception e) when (world is not null && e is not CbpTrainingDivergedException)
-        {
-            // A rank that cannot go on must not leave the others waiting in an all-reduce: it ends the whole job. (Divergence
-            // is decided on the averaged loss, on every rank at the same step, so it ends every rank's Fit alike.)
-            // One write, then a moment for the launcher to forward it: MPI_Abort ends the processes at once.
-            Console.Error.Write($"Microsoft.ML.Cbp, rank {world.Rank} of {world.Size}: {e.GetType().Name}: {e.Message}{Environment.NewLine}" +
-                $"Ending every rank of the MPI job (MPI_Abort).{Environment.NewLine}");
-            Console.Error.Flush();
-            System.Threading.Thread.Sleep(500);
-            world.Abort(1);
-            throw;
-        }
+        var trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), classNames, seed,
+            world is { Rank: > 0 } ? _ => { } : progress, world);
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);
     }
 }

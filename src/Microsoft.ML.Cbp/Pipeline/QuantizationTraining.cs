@@ -37,7 +37,8 @@ internal static class QuantizationTraining
         random.manual_seed(seed);
         int outputs = train.ClassCount;
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
-        string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model), ranks);
+        string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model), ranks,
+            world is null ? null : device.type.ToString());
         if (world is not null)
         {
             DataParallelCheck.SameFitOnEveryRank(world, fingerprint);
@@ -45,6 +46,10 @@ internal static class QuantizationTraining
         // Under data-parallel training only rank 0 writes the checkpoint; every rank resumes from it.
         using var checkpoints = CheckpointSession.Open(options.CheckpointPath, fingerprint, write: world is not { Rank: > 0 });
         var resume = checkpoints.Resume;
+        if (world is not null)
+        {
+            DataParallelCheck.SameResumePointOnEveryRank(world, resume is null ? 0 : resume.Meta.Phase == TrainingCheckpoint.CbpPhase ? 2 : 1, resume?.Meta.Epoch ?? 0);
+        }
         using var module = new OnnxGraphModule(model, options.OutputNodeName, rowShape);
         CheckOutputs(module, rowShape, outputs, options);
         CheckOnnxRuntimeScores(module, rowShape, task, outputs, labelValues);
@@ -72,15 +77,25 @@ internal static class QuantizationTraining
                 nameof(options));
         }
         // Data-parallel: every rank reads the same combined batches of ranks x BatchSize rows and keeps its share.
-        var combinedSource = train.Batches(rowShape, options.BatchSize * ranks, shuffle: true, seed, device);
-        var trainSource = world is null ? combinedSource : new ShardedBatchSource(combinedSource, world.Rank, world.Size);
-        if (batchNorm)
+        IBatchSource combinedSource = train.Batches(rowShape, options.BatchSize * ranks, shuffle: true, seed, device);
+        IBatchSource trainSource;
+        if (world is null)
         {
-            trainSource = new MinimumBatchSource(trainSource, MinimumBatchNormRows);
+            trainSource = batchNorm ? new MinimumBatchSource(combinedSource, MinimumBatchNormRows) : combinedSource;
+            if (options.Augmentation is { } augment)
+            {
+                trainSource = augment.Wrap(trainSource, seed);
+            }
         }
-        if (options.Augmentation is { } augment)
+        else
         {
-            trainSource = augment.Wrap(trainSource, seed);
+            // The combined batch is augmented before it is shared out, so each row gets its own draw, as in one process.
+            if (options.Augmentation is { } augment)
+            {
+                combinedSource = augment.Wrap(combinedSource, seed);
+            }
+            trainSource = new ShardedBatchSource(combinedSource, world.Rank, world.Size);
+            trainSource = batchNorm ? new MinimumBatchSource(trainSource, MinimumBatchNormRows) : trainSource;
         }
         // Cached validation data is evaluated in batches of at least 256 rows; streamed batches keep the training batch size,
         // which bounds their memory.
@@ -187,7 +202,8 @@ internal static class QuantizationTraining
         var layerStatistics = trainer.MeasureConstraintPerLayer().ToDictionary(kv => module.InitializerName(kv.Key), kv => kv.Value, StringComparer.Ordinal);
         var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
-        CheckFinite(module, trainSource);
+        // The same rows on every rank, so every rank reaches the same verdict.
+        CheckFinite(module, world is null ? trainSource : combinedSource);
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
             .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), p.Constraint, p.Scale.cpu().data<float>().ToArray())

@@ -218,8 +218,10 @@ internal sealed class TrainingCheckpoint : IDisposable
         }
     }
 
-    /// <summary>What makes two Fits the same for resuming: the options that shape training, the data's size and the initial network.</summary>
-    public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, TrainingData train, TrainingData? validation, byte[] initialNetwork, int ranks = 1)
+    /// <summary>What makes two Fits the same for resuming: the options that shape training, the data's size and the initial network (with data-parallel training the ranks and the device this rank trains on are part of it, since ranks must compute
+    /// alike; alone they are not, so a single process's fingerprint is what it was).</summary>
+    public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, TrainingData train, TrainingData? validation, byte[] initialNetwork,
+        int ranks = 1, string? device = null)
     {
         string text = string.Join("|", new object?[]
         {
@@ -229,8 +231,8 @@ internal sealed class TrainingCheckpoint : IDisposable
             options.MultiplierLearningRate, options.MultiplierUpdatePeriod, options.FinalAnnealFraction, options.ScaleMode, options.KeepFirstAndLastLayersFloat,
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,
             options.MaxModelBytes, options.MaxModelBytes is null ? null : string.Join(";", options.MixedConstraints.Select(c => string.Join(",", c.Levels.Select(l => l.ToString("R", System.Globalization.CultureInfo.InvariantCulture))))),
-            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)), ranks,
-        }.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)),
+        }.Concat(ranks > 1 ? new object?[] { ranks, device } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 

@@ -525,7 +525,13 @@ public sealed class CbpTrainer : IDisposable
         // One contiguous float32 CPU tensor [loss, gradients...]: MPI sums it in the tensor's own memory.
         using var flat = cat(new[] { loss.reshape(1).to(float32).cpu() }.Concat(gradients.Select(g => g.detach().reshape(-1).to(float32).cpu())).ToList(), 0);
         long reducing = Stopwatch.GetTimestamp();
-        world.SumInPlace(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(flat.bytes));
+        // In pieces of at most 2^28 floats: a span's length is an int.
+        const long Piece = 1L << 28;
+        for (long start = 0; start < flat.numel(); start += Piece)
+        {
+            using var piece = flat.narrow(0, start, Math.Min(Piece, flat.numel() - start));
+            world.SumInPlace(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(piece.bytes));
+        }
         AllReduceSeconds += Stopwatch.GetElapsedTime(reducing).TotalSeconds;
         flat.div_(world.Size);
         long offset = 1;

@@ -19,8 +19,9 @@ namespace Microsoft.ML.Cbp.Training;
 /// </remarks>
 internal sealed class MpiWorld
 {
-    private const int CommWorld = 0x44000000, MpiByte = 0x4c00010d, MpiFloat = 0x4c00040a, MpiDouble = 0x4c00080b, MpiSum = 0x58000003, MpiMax = 0x58000001;
-    private const int ThreadFunneled = 1;
+    private const int CommWorld = 0x44000000, MpiByte = 0x4c00010d, MpiFloat = 0x4c00040a, MpiDouble = 0x4c00080b, MpiSum = 0x58000003, MpiMax = 0x58000001,
+        MpiMin = 0x58000002;
+    private const int ThreadSerialized = 2;
     private static readonly IntPtr InPlace = new(-1);
 
     /// <summary>Library names tried, in order: MPICH's, then the MPICH-ABI name Intel MPI and MVAPICH use.</summary>
@@ -63,10 +64,15 @@ internal sealed class MpiWorld
     {
         T Bind<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(library, name));
         LibraryName = libraryName;
-        Bind<IntOut>("MPI_Initialized")(out int initialized);
+        Check(Bind<IntOut>("MPI_Initialized")(out int initialized), "MPI_Initialized");
         if (initialized == 0)
         {
-            Check(Bind<InitThread>("MPI_Init_thread")(IntPtr.Zero, IntPtr.Zero, ThreadFunneled, out _), "MPI_Init_thread");
+            // Collectives come from whichever thread runs a Fit, one at a time (Gate-free: Fit is not re-entrant per process).
+            Check(Bind<InitThread>("MPI_Init_thread")(IntPtr.Zero, IntPtr.Zero, ThreadSerialized, out int provided), "MPI_Init_thread");
+            if (provided < ThreadSerialized)
+            {
+                throw new NotSupportedException($"{libraryName} provides MPI thread level {provided}; Microsoft.ML.Cbp needs MPI_THREAD_SERIALIZED (2).");
+            }
             var finalized = Bind<IntOut>("MPI_Finalized");
             var finalize = Bind<NoArguments>("MPI_Finalize");
             // MPI must be finalized before the process exits, or the launcher reports the rank as failed.
@@ -137,6 +143,10 @@ internal sealed class MpiWorld
     /// <summary>Sums <paramref name="values"/> element-wise across ranks, in place; every rank gets the sums.</summary>
     /// <param name="values">This rank's values; on return, the sums.</param>
     public void SumInPlace(double[] values) => Collective(values, values.Length, MpiDouble, MpiSum);
+
+    /// <summary>The element-wise minimum of <paramref name="values"/> across ranks, in place.</summary>
+    /// <param name="values">This rank's values; on return, the minima.</param>
+    public void MinInPlace(double[] values) => Collective(values, values.Length, MpiDouble, MpiMin);
 
     /// <summary>The element-wise maximum of <paramref name="values"/> across ranks, in place.</summary>
     /// <param name="values">This rank's values; on return, the maxima.</param>
