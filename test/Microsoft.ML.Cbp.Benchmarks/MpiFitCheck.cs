@@ -49,9 +49,15 @@ internal static class MpiFitCheck
         int reports = 0;
         var ml = new MLContext(seed: 1);
         var view = ml.Data.LoadFromEnumerable(data);
+        // --budget: a size budget of half the float network (the plan is made on every rank; rank 0's is kept) and
+        // validation data (early stopping decides on rank 0's validation loss).
+        bool budget = args.Contains("--budget");
+        var architecture = CbpArchitecture.Mlp(new[] { budget ? 256 : 32 });
         using var model = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
         {
-            Architecture = CbpArchitecture.Mlp(new[] { 32 }),
+            Architecture = architecture,
+            MaxModelBytes = budget ? Microsoft.ML.Cbp.Onnx.OnnxModelFile.ToBytes(architecture.Build(new long[] { 12 }, 3)).Length / 2 : null,
+            ValidationData = budget ? ml.Data.TakeRows(view, 200) : null,
             KeepFirstAndLastLayersFloat = false,
             Constraint = WeightConstraint.Ternary,
             PretrainEpochs = int.Parse(Value(args, "--pretrain-epochs") ?? "2", CultureInfo.InvariantCulture),

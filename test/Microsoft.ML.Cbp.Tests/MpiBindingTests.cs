@@ -61,9 +61,10 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
-    [DataRow(false)]
-    [DataRow(true)]
-    public void TheEstimatorTrainsDataParallelUnderMpiexec(bool streamed)
+    [DataRow(false, false)]
+    [DataRow(true, false)]
+    [DataRow(false, true)]
+    public void TheEstimatorTrainsDataParallelUnderMpiexec(bool streamed, bool budgetAndValidation)
     {
         string mpiexec = RequireMpich();
         string path = Path.Combine(Path.GetTempPath(), $"cbp-mpi-{Guid.NewGuid():N}.onnx");
@@ -74,6 +75,11 @@ public sealed class MpiBindingTests
             if (streamed)
             {
                 args.Add("--stream");
+            }
+            if (budgetAndValidation)
+            {
+                // MaxModelBytes (rank 0's plan on every rank) and ValidationData (early stopping on rank 0's loss).
+                args.Add("--budget");
             }
             var (code, output) = Run(mpiexec, args, new Dictionary<string, string>());
             Assert.AreEqual(0, code, output);

@@ -43,6 +43,21 @@ internal static class DataParallelCheck
         }
     }
 
+    /// <summary>Rank 0's <paramref name="value"/>, on every rank (a broadcast).</summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="value">This rank's value.</param>
+    public static double FromRankZero(MpiWorld world, double value) => FromRankZero(world, new[] { value })[0];
+
+    /// <summary>Rank 0's <paramref name="values"/>, on every rank (a broadcast; every rank passes as many).</summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="values">This rank's values.</param>
+    public static double[] FromRankZero(MpiWorld world, double[] values)
+    {
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        world.Broadcast(bytes, root: 0);
+        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(bytes).ToArray();
+    }
+
     /// <summary>Whether <paramref name="value"/> is the same on every rank: its minimum equals its maximum (exact for any number of ranks).</summary>
     private static bool SameOnEveryRank(MpiWorld world, double value)
     {

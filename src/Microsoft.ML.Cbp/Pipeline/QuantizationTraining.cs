@@ -162,6 +162,13 @@ internal static class QuantizationTraining
             var increase = SizeBudget.LossIncrease(module, loss, batchesForSensitivity, selected, choices!, options.ScaleMode);
             precision = SizeBudget.Plan(selected, choices!, increase, maxBytes, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
             sizePlan = precision.ToDictionary(p => p.Key, p => choices!.ToList().IndexOf(p.Value), StringComparer.Ordinal);
+            if (world is not null)
+            {
+                // Every rank trains to rank 0's plan (the same plan wherever the ranks compute alike).
+                var indices = DataParallelCheck.FromRankZero(world, selected.Select(n => (double)sizePlan[n]).ToArray());
+                sizePlan = selected.Select((n, i) => (n, (int)indices[i])).ToDictionary(x => x.n, x => x.Item2, StringComparer.Ordinal);
+                precision = sizePlan.ToDictionary(p => p.Key, p => choices![p.Value], StringComparer.Ordinal);
+            }
         }
         var trainerOptions = EngineOptions.Cbp(options, batches);
         int scheduleEpochs = trainerOptions.Epochs;
@@ -407,6 +414,11 @@ internal static class QuantizationTraining
             {
                 trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches, options.BatchSize);
                 var report = WithValidation(trainer.TrainEpoch(train, options.CancellationToken), module, loss, validation);
+                if (world is not null && report.ValidationLoss is double local)
+                {
+                    // Early stopping decides on rank 0's validation loss on every rank (the same value wherever the ranks compute alike).
+                    report = report with { ValidationLoss = DataParallelCheck.FromRankZero(world, local) };
+                }
                 reports.Add(report);
                 if (report.ValidationLoss is double validationLoss)
                 {

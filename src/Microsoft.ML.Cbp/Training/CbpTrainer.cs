@@ -300,6 +300,14 @@ public sealed class CbpTrainer : IDisposable
         double seconds = clock.Elapsed.TotalSeconds;
         double taskLossSum = lossSum.ToDouble();
         double lagrangian = taskLossSum + penaltySum.ToDouble();
+        if (World is { } ranks)
+        {
+            // The all-reduced Lagrangian sum triggers the multiplier update, as the reference implementation does: the task
+            // loss is already averaged per step; the penalty terms are averaged here (equal wherever the weights are).
+            var sum = new[] { lagrangian };
+            ranks.SumInPlace(sum);
+            lagrangian = sum[0] / ranks.Size;
+        }
         bool updated = false;
         if (constrained)
         {
