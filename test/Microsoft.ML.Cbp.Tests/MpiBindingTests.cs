@@ -138,7 +138,10 @@ public sealed class MpiBindingTests
     public void AProcessWithoutALauncherHasNoWorld()
     {
         // This test host was not started by mpiexec: training stays single-process, exactly as without MPI.
-        Assert.IsNull(Environment.GetEnvironmentVariable("PMI_SIZE"));
+        if (Environment.GetEnvironmentVariable("PMI_SIZE") is not null)
+        {
+            Assert.Inconclusive("This test host itself runs under an MPI launcher.");
+        }
         Assert.IsNull(MpiWorld.Current);
         Assert.AreEqual((0, 1), (CbpDataParallel.Rank, CbpDataParallel.WorldSize));
         var (code, output) = Run(DotnetHost(), new[] { Worker, "--suite", "mpi-check" }, new Dictionary<string, string>());
