@@ -347,14 +347,6 @@ internal static class MatMulNBitsGraph
         {
             graph.ValueInfo.Remove(stale);
         }
-        var used = new HashSet<string>(graph.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name) && !graph.Output.Any(o => o.Name == t.Name)).ToList())
-        {
-            graph.Initializer.Remove(unused);
-            if (graph.Input.FirstOrDefault(i => i.Name == unused.Name) is { } listed)
-            {
-                graph.Input.Remove(listed);
-            }
-        }
+        ScoringGraph.RemoveUnusedInitializers(graph);
     }
 }

@@ -499,13 +499,19 @@ internal static class ScoringGraph
         }
     }
 
-    private static void RemoveUnusedInitializers(GraphProto graph)
+    /// <summary>Removes the initializers no node or graph output reads (and their graph-input entries, for old IR versions).</summary>
+    /// <param name="graph">The graph, changed in place.</param>
+    internal static void RemoveUnusedInitializers(GraphProto graph)
     {
         var used = new HashSet<string>(graph.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
         used.UnionWith(graph.Output.Select(o => o.Name));
         foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList())
         {
             graph.Initializer.Remove(unused);
+            if (graph.Input.FirstOrDefault(i => i.Name == unused.Name) is { } listed)
+            {
+                graph.Input.Remove(listed);
+            }
         }
     }
 
