@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
@@ -93,17 +94,25 @@ public sealed class CheckpointTests
             var plan = header["SizePlan"]!.AsObject();
             Assert.AreEqual(3, plan.Count);
             Assert.IsTrue(plan.All(p => (int)p.Value! is >= 0 and <= 3));
-            // ... and resuming reads it: without it, the resume is refused rather than measuring a plan again.
+            // ... and resuming reads it: without it, or with a choice that does not exist, the resume is refused rather than
+            // measuring a plan again or training to garbage.
             string stripped = path + ".stripped";
-            header.Remove("SizePlan");
-            WriteHeader(stripped, header, rest);
+            var (ml, train, _) = Fashion();
             try
             {
-                var (ml, train, _) = Fashion();
-                var copy = options();
-                copy.CheckpointPath = stripped;
-                var error = Assert.ThrowsExactly<InvalidDataException>(() => ml.Transforms.CbpQuantize(copy).Fit(train));
-                StringAssert.Contains(error.Message, "size plan");
+                foreach (var (tamper, expected) in new (Action, string)[]
+                {
+                    (() => header["SizePlan"] = new System.Text.Json.Nodes.JsonObject(plan.Select(p => KeyValuePair.Create(p.Key, (System.Text.Json.Nodes.JsonNode?)99))), "no valid choice"),
+                    (() => header.Remove("SizePlan"), "size plan"),
+                })
+                {
+                    tamper();
+                    WriteHeader(stripped, header, rest);
+                    var copy = options();
+                    copy.CheckpointPath = stripped;
+                    var error = Assert.ThrowsExactly<InvalidDataException>(() => ml.Transforms.CbpQuantize(copy).Fit(train));
+                    StringAssert.Contains(error.Message, expected);
+                }
             }
             finally
             {

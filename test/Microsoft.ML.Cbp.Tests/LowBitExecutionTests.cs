@@ -280,6 +280,19 @@ public sealed class LowBitExecutionTests
     }
 
     [TestMethod]
+    public void TruncatedCodesAreRefusedNamingTheTensor()
+    {
+        var model = CbpArchitecture.Mlp(new[] { 16 }).Build(new long[] { 40 }, 3, seed: 5);
+        using var module = new OnnxGraphModule(model);
+        var names = ConstrainedInitializerSelection.Select(model, keepFirstAndLastFloat: false);
+        var decoded = ScoringGraph.DecodeWithCastAndMul(QuantizedOnnxExporter.Export(module, OnnxTestHelpers.RoundToLevels(module, names, WeightConstraint.Ternary), WeightStorage.Int4));
+        var codes = decoded.Graph.Node.First(n => n.OpType == "Constant" && n.Attribute[0].T.DataType == OnnxTensorConversion.DataTypes.Int4).Attribute[0].T;
+        codes.RawData = Google.Protobuf.ByteString.CopyFrom(codes.RawData.ToByteArray()[..(codes.RawData.Length / 2)]);
+        var error = Assert.ThrowsExactly<InvalidDataException>(() => MatMulNBitsGraph.Rewrite(decoded, WeightExecution.MatMulNBits, forCuda: false, out _));
+        StringAssert.Contains(error.Message, codes.Name);
+    }
+
+    [TestMethod]
     public void UndefinedFormsAreRefusedNamingTheOption()
     {
         var ml = new MLContext(seed: 1);
