@@ -14,7 +14,7 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 
 /// <summary>
 /// One CBP epoch of the small CNN on Fashion-MNIST: one process with 2 TorchSharp threads and batches of 64, against 2
-/// MPI ranks (mpiexec -n 2) with 1 thread each and 32 rows each per batch (the same combined batch and data order), taking
+/// MPI ranks (mpiexec -n 2) with 1 thread each and batches of 32 of their own rows (the same combined batch; row i to rank i mod 2), taking
 /// turns. Reports epoch seconds, the all-reduce's share of a step and the gradient bytes per step.
 /// </summary>
 internal static class DataParallelBenchmark
@@ -90,8 +90,11 @@ internal static class DataParallelBenchmark
             var model = CbpArchitecture.SmallCnn().Build(new long[] { 1, 28, 28 }, 10, seed: 1);
             using var module = new OnnxGraphModule(model);
             var names = ConstrainedInitializerSelection.Select(model).Select(module.MemberName).ToList();
-            using var combined = new InMemoryBatchSource(features, labels, CombinedBatch, shuffle: true, seed: 2);
-            IBatchSource source = world is null ? combined : new ShardedBatchSource(combined, world.Rank, world.Size);
+            // Each rank its own rows (row i to rank i mod N), reshuffled per pass; one process the combined batch.
+            var (source, owner) = world is null
+                ? (new InMemoryBatchSource(features, labels, CombinedBatch, shuffle: true, seed: 2), null)
+                : ShardedTensors.ForRank(features, labels, CombinedBatch / world.Size, world, shuffle: true, seed: 2);
+            using var owned = owner ?? (IDisposable)source;
             using var trainer = new CbpTrainer(module, (o, y) => nn.functional.cross_entropy(o, y), names, WeightConstraint.Ternary, new CbpTrainerOptions { Epochs = 1 }) { World = world };
             var report = trainer.TrainEpoch(source);
             long parameters = module.parameters().Sum(p => p.numel());

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 /// <summary>
 /// The estimator under mpiexec (<c>--suite mpi-fit</c>): every rank runs the same Fit on the same synthetic data and
 /// prints whether the ranks ended with byte-identical compact models (an all-reduced checksum), how many progress reports
-/// it received and the model's accuracy; rank 0 writes the compact model to --output. <c>--cancel-rank R</c> cancels rank
+/// it received, which rows it computed features for (its shard's only, every row on some rank) and the model's accuracy; rank 0 writes the compact model to --output. <c>--cancel-rank R</c> cancels rank
 /// R's Fit at once, <c>--kill-rank R</c> kills rank R's process after a second and <c>--different-rank R</c> gives rank R
 /// another seed, to check that the job ends clearly.
 /// </summary>
@@ -19,8 +19,30 @@ internal static class MpiFitCheck
 {
     private sealed class Row
     {
+        private float[] _features = Array.Empty<float>();
+
+        /// <summary>The rows whose features the Fit computed (null: not recorded).</summary>
+        [NoColumn]
+        public System.Collections.Generic.HashSet<int>? Read { get; set; }
+
+        public int Id { get; set; }
+
         [VectorType(12)]
-        public float[] Features { get; set; } = Array.Empty<float>();
+        public float[] Features
+        {
+            get
+            {
+                if (Read is { } read)
+                {
+                    lock (read)
+                    {
+                        read.Add(Id);
+                    }
+                }
+                return _features;
+            }
+            set => _features = value;
+        }
 
         [KeyType(3)]
         public uint Label { get; set; }
@@ -31,11 +53,12 @@ internal static class MpiFitCheck
         int rank = CbpDataParallel.Rank;
         int rows = int.Parse(Value(args, "--rows") ?? "960", CultureInfo.InvariantCulture);
         var random = new Random(5);
+        var read = new System.Collections.Generic.HashSet<int>();
         var data = Enumerable.Range(0, rows).Select(i =>
         {
             var features = Enumerable.Range(0, 12).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
             uint label = (uint)Array.IndexOf(features, features.Take(3).Max());
-            return new Row { Features = features, Label = label };
+            return new Row { Id = i, Features = features, Label = label, Read = read };
         }).ToList();
         using var cancel = new CancellationTokenSource();
         if (Value(args, "--cancel-rank") is { } cancelRank && int.Parse(cancelRank, CultureInfo.InvariantCulture) == rank)
@@ -52,12 +75,15 @@ internal static class MpiFitCheck
         // --budget: a size budget of half the float network (the plan is made on every rank; rank 0's is kept) and
         // validation data (early stopping decides on rank 0's validation loss).
         bool budget = args.Contains("--budget");
+        var validation = data.Take(200).Select(r => new Row { Id = r.Id, Features = r.Features, Label = r.Label }).ToList();
+        read.Clear();
         var architecture = CbpArchitecture.Mlp(new[] { budget ? 256 : 32 });
         using var model = ml.Transforms.CbpQuantize(new CbpQuantizeOptions
         {
             Architecture = architecture,
             MaxModelBytes = budget ? Microsoft.ML.Cbp.Onnx.OnnxModelFile.ToBytes(architecture.Build(new long[] { 12 }, 3)).Length / 2 : null,
-            ValidationData = budget ? ml.Data.TakeRows(view, 200) : null,
+            // Validation rows of their own (every rank reads all of them), so that Read holds only training rows.
+            ValidationData = budget ? ml.Data.LoadFromEnumerable(validation) : null,
             KeepFirstAndLastLayersFloat = false,
             Constraint = WeightConstraint.Ternary,
             PretrainEpochs = int.Parse(Value(args, "--pretrain-epochs") ?? "2", CultureInfo.InvariantCulture),
@@ -72,11 +98,26 @@ internal static class MpiFitCheck
             CancellationToken = cancel.Token,
             Progress = r => reports += r.Epoch is null ? 0 : 1,
         }).Fit(view);
+        // Which rows this rank computed features for: its shard's only (row i to rank i mod N), and every row on some rank.
+        int[] readRows;
+        lock (read)
+        {
+            readRows = read.ToArray();
+            read.Clear();
+        }
+        foreach (var row in data)
+        {
+            row.Read = null;
+        }
+        var world = MpiWorld.Current!;
+        bool ownRowsOnly = readRows.All(i => i % world.Size == rank);
+        var counts = new[] { (double)readRows.Length, ownRowsOnly ? 1 : 0 };
+        world.SumInPlace(counts);
+        bool sharded = counts[1] == world.Size && counts[0] == rows;
         var compact = model.GetOnnxBytes();
         double checksum = compact.Select((b, i) => (double)b * (1 + i % 13)).Sum();
         var max = new[] { checksum, compact.Length };
         var sum = new[] { checksum, compact.Length };
-        var world = MpiWorld.Current!;
         world.MaxInPlace(max);
         world.SumInPlace(sum);
         bool agree = max[0] * world.Size == sum[0] && max[1] * world.Size == sum[1];
@@ -89,7 +130,7 @@ internal static class MpiFitCheck
         }
         // Steps per pre-training epoch (a full pass): rows / (ranks x BatchSize) when each rank trains on its share.
         int steps = model.TrainingReport!.Pretraining[0].Batches;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} steps={steps} accuracy={accuracy:F3}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} steps={steps} read={readRows.Length} sharded={sharded} accuracy={accuracy:F3}"));
         return agree ? 0 : 1;
     }
 

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 /// <summary>
 /// Data-parallel CBP against one process: the same small MLP (no batch normalisation) on the same synthetic data, trained
 /// by N ranks with batches of b rows each (<c>mpiexec -n N dotnet Microsoft.ML.Cbp.Benchmarks.dll --suite mpi-train</c>)
-/// or by one process with batches of N x b in the same order (<see cref="Train"/> with no world). Rank 0 writes what the
+/// each on its own rows, or by one process with batches of N x b that hold the ranks' batches side by side (<see cref="Train"/> with no world). Rank 0 writes what the
 /// tests compare: the weights after the first step, the multiplier updates per epoch and the final projected weights.
 /// </summary>
 internal static class MpiTrainCheck
@@ -54,8 +54,9 @@ internal static class MpiTrainCheck
         var model = CbpArchitecture.Mlp(new[] { 24 }, batchNorm: false).Build(new long[] { 12 }, 3, seed: 3);
         using var module = new OnnxGraphModule(model);
         var names = ConstrainedInitializerSelection.Select(model, keepFirstAndLastFloat: false).Select(module.MemberName).ToList();
-        using var combined = new InMemoryBatchSource(features, labels, ranks * rowsPerRank, shuffle: true, seed: 9);
-        IBatchSource source = world is null ? combined : new ShardedBatchSource(combined, world.Rank, world.Size);
+        // Each rank its own rows (row i to rank i mod N, in order), the process alone their batches side by side.
+        var (source, owner) = world is null ? (ShardedTensors.Combined(features, labels, rowsPerRank, ranks), null) : ShardedTensors.ForRank(features, labels, rowsPerRank, world, shuffle: false, seed: 9);
+        using var owned = owner ?? (IDisposable)source;
         // A long update period: most multiplier updates come from the all-reduced Lagrangian sum no longer decreasing (a plateau).
         var options = new CbpTrainerOptions { Epochs = epochs + 1, LearningRate = 0.05, MultiplierUpdatePeriod = 4 };
         using var trainer = new CbpTrainer(module, (o, y) => nn.functional.cross_entropy(o, y), names, WeightConstraint.Ternary, options) { World = world };

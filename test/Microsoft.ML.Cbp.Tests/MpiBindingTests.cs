@@ -40,7 +40,8 @@ public sealed class MpiBindingTests
         string path = Path.Combine(Path.GetTempPath(), $"cbp-mpi-{Guid.NewGuid():N}.json");
         try
         {
-            // 2 ranks with 16 rows each against one process with 32, the same data order: Mlp without batch normalisation.
+            // 2 ranks with batches of 16 of their own rows against one process whose batches of 32 hold both ranks' batches:
+            // Mlp without batch normalisation.
             var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-train", "--epochs", "10", "--rows", "16", "--output", path },
                 new Dictionary<string, string>());
             Assert.AreEqual(0, code, output);
@@ -89,6 +90,8 @@ public sealed class MpiBindingTests
             StringAssert.Contains(results[1], "rank=1 agree=True reports=0 ", "rank 1 reports no progress");
             // 960 rows, BatchSize 16, 2 ranks: 30 steps per pass on each rank's share (one process would take 60).
             Assert.IsTrue(results.All(r => r.Contains(" steps=30 ", StringComparison.Ordinal)), output);
+            // Each rank computed the features of its own 480 rows only (row i on rank i mod 2), and the two shards hold every row.
+            Assert.IsTrue(results.All(r => r.Contains(" read=480 sharded=True ", StringComparison.Ordinal)), output);
             Assert.IsFalse(results[0].Contains("reports=0 ", StringComparison.Ordinal), "rank 0 reports progress");
             double accuracy = double.Parse(results[0].Split("accuracy=")[1], System.Globalization.CultureInfo.InvariantCulture);
             Assert.IsTrue(accuracy >= 0.8, $"the data-parallel model learned the task: {accuracy:P1}");

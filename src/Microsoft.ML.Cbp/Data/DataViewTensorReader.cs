@@ -41,17 +41,19 @@ internal static class DataViewTensorReader
     /// <param name="featureColumn">Feature column name.</param>
     /// <param name="labelColumn">Label column name.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
-    public static (long Labelled, long Skipped) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default)
+    /// <param name="shard">The rows counted (every row when null); the others' labels are not computed.</param>
+    public static (long Labelled, long Skipped) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
+        RowShard? shard = null)
     {
+        shard ??= RowShard.All;
         ArgumentNullException.ThrowIfNull(data);
         var (_, kind, _) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
         var label = data.Schema[labelColumn];
         using var cursor = data.GetRowCursor(new[] { label });
         var reader = new LabelledRowReader(cursor, data.Schema[featureColumn], label, kind!.Value, withFeatures: false);
         long labelled = 0, skipped = 0;
-        while (true)
+        for (long row = 0; ; row++)
         {
-            long row = labelled + skipped;
             bool hasLabel;
             try
             {
@@ -59,15 +61,19 @@ internal static class DataViewTensorReader
                 {
                     break;
                 }
+                if (row % ChunkRows == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                if (!shard.Contains(row))
+                {
+                    continue;
+                }
                 hasLabel = reader.ReadLabel();
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 throw new InvalidOperationException($"Reading row {row} of the data (0-based, while counting its rows) failed: {e.Message}", e);
-            }
-            if (row % ChunkRows == 0)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
             }
             if (hasLabel)
             {
@@ -81,7 +87,7 @@ internal static class DataViewTensorReader
         return (labelled, skipped);
     }
 
-    /// <summary>Reads every row into tensors.</summary>
+    /// <summary>Reads every row (of <paramref name="shard"/>) into tensors.</summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
     /// <param name="labelColumn">Label column name.</param>
@@ -89,11 +95,13 @@ internal static class DataViewTensorReader
     /// <param name="expectedRows">Rows to allocate for (the view's row count, or a count pass's); more rows than this is an error.</param>
     /// <param name="skipNonFinite">Leave out rows with NaN or infinite features (counted) instead of failing after the read with their count and the first.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
+    /// <param name="shard">The rows read (every row when null); the others are moved past, their columns not computed.</param>
     /// <exception cref="ArgumentException">A column is missing or of an unsupported type, no row has a label, or features are not finite.</exception>
     /// <exception cref="InvalidOperationException">The data yielded more rows than <paramref name="expectedRows"/>, or reading a row failed (the row is named).</exception>
     public static CachedRows Read(IDataView data, string featureColumn, string labelColumn, long[] rowShape, long expectedRows, bool skipNonFinite = false,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, RowShard? shard = null)
     {
+        shard ??= RowShard.All;
         ArgumentNullException.ThrowIfNull(data);
         var (width, kind, _) = InputColumns.Inspect(data.Schema, featureColumn, labelColumn);
         long expectedWidth = rowShape.Aggregate(1L, (a, b) => a * b);
@@ -149,6 +157,14 @@ internal static class DataViewTensorReader
                     break;
                 }
                 row++;
+                if (row % ChunkRows == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                if (!shard.Contains(row))
+                {
+                    continue;
+                }
                 try
                 {
                     labelled = reader.ReadLabel();
@@ -156,10 +172,6 @@ internal static class DataViewTensorReader
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     throw new InvalidOperationException($"Reading row {row} of the data (0-based) failed: {e.Message}", e);
-                }
-                if (row % ChunkRows == 0)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
                 }
                 if (!labelled)
                 {

@@ -22,6 +22,8 @@ namespace Microsoft.ML.Cbp.Data;
 /// shuffle pool of <see cref="ShufflePoolRows"/> rows, as ML.NET's <c>ShuffleRows</c> and tf.data do: a row leaves the pool at
 /// a random position and the next row takes its place, so rows move at most about a pool's length from where the source
 /// had them.</para>
+/// <para>Data-parallel training: a source given a <see cref="RowShard"/> reads only that shard's rows (the others are moved
+/// past, their columns never computed), in the view's own order, through the shuffle pool.</para>
 /// <para>Errors: an exception in the source surfaces in the trainer as <see cref="InvalidOperationException"/> naming the row
 /// (0-based position in the pass's cursor: the source's order, or the view's own shuffled order) and wrapping the original; a pass that yields another number of labelled rows than
 /// the first, or a view that cannot be read again, fails with a message that says so. Cancellation stops the producer
@@ -38,6 +40,7 @@ internal sealed class StreamingBatchSource : IBatchSource
     private readonly Device? _device;
     private readonly CancellationToken _cancellationToken;
     private readonly bool _skipNonFinite;
+    private readonly RowShard _shard;
     // Written by a pass's reader thread, read by the trainer's: -1 until known.
     private long _labelledRowsPerPass;
     // Reused by every pass (passes run one after another: a pass's reader has ended before the next starts).
@@ -59,10 +62,13 @@ internal sealed class StreamingBatchSource : IBatchSource
     /// <param name="device">Where batches are produced; null for the CPU.</param>
     /// <param name="cancellationToken">Stops both sides between rows.</param>
     /// <param name="skipNonFinite">Leave out rows with NaN or infinite features (counted) instead of failing at the first.</param>
+    /// <param name="shard">The rows this source reads (every row when null); the view is then read in its own order and shuffled through the pool.</param>
     public StreamingBatchSource(IDataView data, string featureColumn, string labelColumn, LabelKind kind, long[] rowShape, int batchSize, bool shuffle,
-        long seed, int shufflePoolRows, int prefetchBatches, long? labelledRowsPerPass, Device? device, CancellationToken cancellationToken, bool skipNonFinite = false)
+        long seed, int shufflePoolRows, int prefetchBatches, long? labelledRowsPerPass, Device? device, CancellationToken cancellationToken, bool skipNonFinite = false,
+        RowShard? shard = null)
     {
         _skipNonFinite = skipNonFinite;
+        _shard = shard ?? RowShard.All;
         _data = data ?? throw new ArgumentNullException(nameof(data));
         _featureColumn = data.Schema[featureColumn];
         _labelColumn = data.Schema[labelColumn];
@@ -98,7 +104,13 @@ internal sealed class StreamingBatchSource : IBatchSource
     public int PrefetchBatches { get; }
 
     /// <summary>How a training pass is shuffled: by the view itself, through the shuffle pool, or not at all.</summary>
-    public string ShuffleMethod => !Shuffle ? "none" : _data.CanShuffle ? "the view's own shuffling" : $"a shuffle pool of {ShufflePoolRows:N0} rows";
+    public string ShuffleMethod => !Shuffle ? "none" : ViewShuffles ? "the view's own shuffling" : $"a shuffle pool of {ShufflePoolRows:N0} rows";
+
+    /// <summary>
+    /// Whether the view shuffles itself: only when it can and every row is read (a shard is defined by positions in the
+    /// view's own order, the same on every process, so a shard is read in that order and shuffled through the pool).
+    /// </summary>
+    private bool ViewShuffles => Shuffle && _data.CanShuffle && _shard.IsAll;
 
     /// <summary>Labelled rows in a pass: known once a pass has ended (or given by a counting pass), else null.</summary>
     public long? LabelledRowsPerPass => Volatile.Read(ref _labelledRowsPerPass) is long rows and >= 0 ? rows : null;
@@ -177,7 +189,7 @@ internal sealed class StreamingBatchSource : IBatchSource
             DataViewRowCursor cursor;
             try
             {
-                cursor = Shuffle && _data.CanShuffle
+                cursor = ViewShuffles
                     ? _data.GetRowCursor(new[] { _featureColumn, _labelColumn }, new Random(unchecked((int)(Seed + pass))))
                     : _data.GetRowCursor(new[] { _featureColumn, _labelColumn });
             }
@@ -190,7 +202,7 @@ internal sealed class StreamingBatchSource : IBatchSource
             using (cursor)
             {
                 var reader = new LabelledRowReader(cursor, _featureColumn, _labelColumn, _kind);
-                var pool = Shuffle && !_data.CanShuffle ? Pool(pass) : null;
+                var pool = Shuffle && !ViewShuffles ? Pool(pass) : null;
                 Batch? batch = null;
                 void Emit(ReadOnlySpan<float> features, long classIndex, float target)
                 {
@@ -228,6 +240,10 @@ internal sealed class StreamingBatchSource : IBatchSource
                         break;
                     }
                     row++;
+                    if (!_shard.Contains(row))
+                    {
+                        continue;
+                    }
                     try
                     {
                         if (!reader.ReadLabel())

@@ -43,6 +43,26 @@ internal static class DataParallelCheck
         }
     }
 
+    /// <summary>The sum of <paramref name="value"/> over the ranks (exact below 2^53).</summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="value">This rank's value.</param>
+    public static long Total(MpiWorld world, long value)
+    {
+        var sum = new[] { (double)value };
+        world.SumInPlace(sum);
+        return (long)sum[0];
+    }
+
+    /// <summary>The smallest <paramref name="value"/> of any rank.</summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="value">This rank's value.</param>
+    public static double Minimum(MpiWorld world, double value)
+    {
+        var min = new[] { value };
+        world.MinInPlace(min);
+        return min[0];
+    }
+
     /// <summary>Rank 0's <paramref name="value"/>, on every rank (a broadcast).</summary>
     /// <param name="world">The MPI job.</param>
     /// <param name="value">This rank's value.</param>

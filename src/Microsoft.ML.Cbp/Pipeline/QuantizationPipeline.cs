@@ -83,7 +83,9 @@ internal static class QuantizationPipeline
             SizeBudget.Choices(options);
         }
         progress(new CbpProgressReport(CbpPhase.LoadingData, 0, 0, 0, 0, null));
-        using var train = TrainingData.Open(input, options, "training data");
+        // Under data-parallel training each rank reads its own shard of the rows (RowShard); ValidationData is read whole.
+        var world = DataParallelWorld(options);
+        using var train = TrainingData.Open(input, options, "training data", world is null ? null : new RowShard(world.Rank, world.Size));
         using var validation = options.ValidationData is { } v ? TrainingData.Open(v, options, "ValidationData") : null;
         if (validation is not null && (validation.LabelKind != train.LabelKind || validation.ClassCount != train.ClassCount || validation.FeatureWidth != train.FeatureWidth))
         {
@@ -99,7 +101,6 @@ internal static class QuantizationPipeline
         var task = ScoringOutput.TaskFor(label.Type);
         var labelValues = task == ScoringTask.Multiclass ? ScoringOutput.KeyValues(label) : null;
         var classNames = labelValues?.Cast<object?>().Select(v => v?.ToString() ?? "").ToArray();
-        var world = DataParallelWorld(options);
         var trained = QuantizationTraining.Run(options, train, validation, task, labelValues is null ? null : ScoringOutput.KeyValuesTensor(labelValues), classNames, seed,
             world is { Rank: > 0 } ? _ => { } : progress, world);
         return new QuantizationResult(trained.Compact, trained.InputName, trained.OutputName, trained.Outputs, trained.Report, task, labelValues);

@@ -37,7 +37,9 @@ internal static class QuantizationTraining
         random.manual_seed(seed);
         int outputs = train.ClassCount;
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
-        string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, train, validation, OnnxModelFile.ToBytes(model), ranks,
+        // Under data-parallel training each rank counted its own shard: the fingerprint holds the data's rows, their sum.
+        long dataRows = world is null ? train.ExpectedRows : DataParallelCheck.Total(world, train.ExpectedRows);
+        string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, dataRows, train, validation, OnnxModelFile.ToBytes(model), ranks,
             world is null ? null : device.type.ToString());
         if (world is not null)
         {
@@ -76,36 +78,28 @@ internal static class QuantizationTraining
                 $"BatchSize 1 cannot train the network '{network}': its batch normalisation needs at least 2 rows per batch (a batch of one gives NaN statistics). Use BatchSize 2 or more.",
                 nameof(options));
         }
-        // Data-parallel: every rank reads the same combined batches of ranks x BatchSize rows and keeps its share.
-        IBatchSource combinedSource = train.Batches(rowShape, options.BatchSize * ranks, shuffle: true, seed, device);
-        IBatchSource trainSource;
-        if (world is null)
+        // Data-parallel: each rank reads its own shard of the rows (RowShard), shuffled every pass from the common seed and
+        // its rank, in batches of BatchSize; every rank takes as many rows per pass as the smallest shard holds.
+        long shuffleSeed = train.Shard.ShuffleSeed(seed);
+        IBatchSource rankSource = train.Batches(rowShape, options.BatchSize, shuffle: true, shuffleSeed, device);
+        if (options.Augmentation is { } augment)
         {
-            trainSource = batchNorm ? new MinimumBatchSource(combinedSource, MinimumBatchNormRows) : combinedSource;
-            if (options.Augmentation is { } augment)
-            {
-                trainSource = augment.Wrap(trainSource, seed);
-            }
+            rankSource = augment.Wrap(rankSource, shuffleSeed);
         }
-        else
-        {
-            // The combined batch is augmented before it is shared out, so each row gets its own draw, as in one process.
-            if (options.Augmentation is { } augment)
-            {
-                combinedSource = augment.Wrap(combinedSource, seed);
-            }
-            trainSource = new ShardedBatchSource(combinedSource, world.Rank, world.Size);
-            trainSource = batchNorm ? new MinimumBatchSource(trainSource, MinimumBatchNormRows) : trainSource;
-        }
+        int minimumRows = batchNorm ? MinimumBatchNormRows : 1;
+        long rows = world is null ? train.Rows : (long)DataParallelCheck.Minimum(world, train.Rows);
+        IBatchSource trainSource = world is not null ? DataParallelBatchSource.Over(rankSource, rows, minimumRows, world)
+            : batchNorm ? new MinimumBatchSource(rankSource, MinimumBatchNormRows) : rankSource;
         // Cached validation data is evaluated in batches of at least 256 rows; streamed batches keep the training batch size,
         // which bounds their memory.
         var validationSource = validation?.Batches(rowShape, validation.Streams ? options.BatchSize : Math.Max(options.BatchSize, 256), shuffle: false, seed, device);
-        long rows = train.Rows;
-        long combinedBatch = (long)options.BatchSize * ranks;
-        int batches = checked((int)(rows / combinedBatch + (rows % combinedBatch >= (batchNorm ? MinimumBatchNormRows : 1) * ranks ? 1 : 0)));
+        int batches = checked((int)(rows / options.BatchSize + (rows % options.BatchSize >= minimumRows ? 1 : 0)));
         if (batches == 0)
         {
-            throw new ArgumentException($"The training data has {rows} labelled row(s); the network '{network}' needs at least {MinimumBatchNormRows} (batch normalisation).", nameof(options));
+            throw new ArgumentException(world is null
+                ? $"The training data has {rows} labelled row(s); the network '{network}' needs at least {MinimumBatchNormRows} (batch normalisation)."
+                : $"The smallest rank's shard of the training data has {rows} labelled row(s); the network '{network}' needs at least {MinimumBatchNormRows} per rank (batch normalisation).",
+                nameof(options));
         }
 
         var selected = ConstrainedInitializerSelection.Select(model, options.KeepFirstAndLastLayersFloat, exclude: options.FloatLayers);
@@ -157,8 +151,8 @@ internal static class QuantizationTraining
         else if (options.MaxModelBytes is long maxBytes)
         {
             using var scope = NewDisposeScope();
-            // The same batches on every rank (the combined ones under data-parallel training), so every rank makes the same plan.
-            var batchesForSensitivity = (world is null ? trainSource : combinedSource).Pass(0).Take(SensitivityBatches).ToList();
+            // Under data-parallel training every rank measures on its own batches and rank 0's plan is kept (below).
+            var batchesForSensitivity = trainSource.Pass(0).Take(SensitivityBatches).ToList();
             var increase = SizeBudget.LossIncrease(module, loss, batchesForSensitivity, selected, choices!, options.ScaleMode);
             precision = SizeBudget.Plan(selected, choices!, increase, maxBytes, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
             sizePlan = precision.ToDictionary(p => p.Key, p => choices!.ToList().IndexOf(p.Value), StringComparer.Ordinal);
@@ -209,8 +203,7 @@ internal static class QuantizationTraining
         var layerStatistics = trainer.MeasureConstraintPerLayer().ToDictionary(kv => module.InitializerName(kv.Key), kv => kv.Value, StringComparer.Ordinal);
         var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
-        // The same rows on every rank, so every rank reaches the same verdict.
-        CheckFinite(module, world is null ? trainSource : combinedSource);
+        CheckFinite(module, trainSource, world);
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
             .Select(p => new QuantizedInitializer(module.InitializerName(p.Name), p.Constraint, p.Scale.cpu().data<float>().ToArray())
@@ -233,9 +226,9 @@ internal static class QuantizationTraining
             Network = network,
             Constraint = options.Constraint,
             TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
-            TrainingRows = train.Rows,
-            SkippedRows = train.SkippedRows,
-            SkippedNonFiniteRows = train.NonFiniteRows,
+            TrainingRows = world is null ? train.Rows : DataParallelCheck.Total(world, train.Rows),
+            SkippedRows = world is null ? train.SkippedRows : DataParallelCheck.Total(world, train.SkippedRows),
+            SkippedNonFiniteRows = world is null ? train.NonFiniteRows : DataParallelCheck.Total(world, train.NonFiniteRows),
             DataPath = train.Description,
             DataWaitSeconds = train.WaitSeconds + (validation?.WaitSeconds ?? 0),
             TrainingThreads = get_num_threads(),
@@ -323,7 +316,10 @@ internal static class QuantizationTraining
     /// The exported network must be finite: its outputs on the first training batch (in evaluation mode, as it will score)
     /// are checked, so a NaN model is an error here instead of a silent export.
     /// </summary>
-    private static void CheckFinite(OnnxGraphModule module, IBatchSource train)
+    /// <param name="module">The trained network.</param>
+    /// <param name="train">The training batches (this rank's, under data-parallel training).</param>
+    /// <param name="world">The MPI job, whose ranks count their non-finite outputs together and so reach one verdict; or null.</param>
+    private static void CheckFinite(OnnxGraphModule module, IBatchSource train, MpiWorld? world)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -331,14 +327,21 @@ internal static class QuantizationTraining
         var (features, _) = train.Pass(0).First();
         var output = module.forward(features);
         module.train();
-        long bad = output.isfinite().logical_not().sum().ToInt64();
         var parameters = module.named_parameters().Select(p => (Name: p.name, Value: (Tensor)p.parameter))
             .Concat(module.named_buffers().Select(b => (Name: b.name, Value: b.buffer)))
             .Where(p => p.Value.is_floating_point() && !p.Value.isfinite().all().ToBoolean()).Select(p => module.InitializerName(p.Name)).ToList();
-        if (bad > 0 || parameters.Count > 0)
+        var counts = new[] { output.isfinite().logical_not().sum().ToInt64(), output.numel(), parameters.Count };
+        if (world is not null)
+        {
+            var total = counts.Select(c => (double)c).ToArray();
+            world.SumInPlace(total);
+            counts = total.Select(c => (long)c).ToArray();
+        }
+        var (bad, outputs, badParameters) = (counts[0], counts[1], counts[2]);
+        if (bad > 0 || badParameters > 0)
         {
             throw new InvalidOperationException(
-                $"The trained network is not finite: {bad} of {output.numel()} outputs on a training batch are NaN or infinite" +
+                $"The trained network is not finite: {bad} of {outputs} outputs on a training batch{(world is null ? "" : " of every rank")} are NaN or infinite" +
                 (parameters.Count > 0 ? $"; non-finite values in {string.Join(", ", parameters.Take(5))}" : "") +
                 ". Nothing was exported. Check the features for NaN or infinite values and lower the learning rates.");
         }

@@ -220,19 +220,28 @@ internal sealed class TrainingCheckpoint : IDisposable
 
     /// <summary>What makes two Fits the same for resuming: the options that shape training, the data's size and the initial network (with data-parallel training the ranks and the device this rank trains on are part of it, since ranks must compute
     /// alike; alone they are not, so a single process's fingerprint is what it was).</summary>
-    public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, TrainingData train, TrainingData? validation, byte[] initialNetwork,
+    /// <param name="options">The Fit's options.</param>
+    /// <param name="seed">Its seed.</param>
+    /// <param name="rowShape">How the network sees a row.</param>
+    /// <param name="dataRows">The training data's labelled rows before training (every rank's shard together under data-parallel training).</param>
+    /// <param name="train">The training data (its label kind and classes).</param>
+    /// <param name="validation">ValidationData, or null.</param>
+    /// <param name="initialNetwork">The network before training, as ONNX bytes.</param>
+    /// <param name="ranks">Ranks of a data-parallel Fit (1 alone).</param>
+    /// <param name="device">The device type a data-parallel rank trains on.</param>
+    public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, long dataRows, TrainingData train, TrainingData? validation, byte[] initialNetwork,
         int ranks = 1, string? device = null)
     {
         string text = string.Join("|", new object?[]
         {
             FormatVersion, options.Constraint, seed, string.Join("x", rowShape), options.FeatureColumnName, options.LabelColumnName, options.InputNodeName,
-            options.OutputNodeName, options.TrainingDevice, get_num_threads(), train.ExpectedRows, train.LabelKind, train.ClassCount, validation?.ExpectedRows,
+            options.OutputNodeName, options.TrainingDevice, get_num_threads(), dataRows, train.LabelKind, train.ClassCount, validation?.ExpectedRows,
             options.BatchSize, options.Epochs, EngineOptions.PretrainEpochs(options), options.ScheduleEpochsPerPass, options.LearningRate, options.PretrainLearningRate,
             options.MultiplierLearningRate, options.MultiplierUpdatePeriod, options.FinalAnnealFraction, options.ScaleMode, options.KeepFirstAndLastLayersFloat,
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,
             options.MaxModelBytes, options.MaxModelBytes is null ? null : string.Join(";", options.MixedConstraints.Select(c => string.Join(",", c.Levels.Select(l => l.ToString("R", System.Globalization.CultureInfo.InvariantCulture))))),
             Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)),
-        }.Concat(ranks > 1 ? new object?[] { ranks, device } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
+        }.Concat(ranks > 1 ? new object?[] { ranks, device, "row shards" } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 

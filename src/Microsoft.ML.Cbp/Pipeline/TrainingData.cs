@@ -22,9 +22,10 @@ internal sealed class TrainingData : IDisposable
     private long _cachedSkipped;
     private long _cachedNonFinite;
 
-    private TrainingData(IDataView data, CbpQuantizeOptions options, string role, int width, LabelKind kind, int classes, long rows, bool counted)
+    private TrainingData(IDataView data, CbpQuantizeOptions options, string role, int width, LabelKind kind, int classes, long rows, bool counted, RowShard shard)
     {
         _data = data;
+        Shard = shard;
         _options = options;
         _role = role;
         FeatureWidth = width;
@@ -33,6 +34,9 @@ internal sealed class TrainingData : IDisposable
         ExpectedRows = rows;
         Counted = counted;
     }
+
+    /// <summary>The rows this process reads: every row, or its shard under data-parallel training.</summary>
+    public RowShard Shard { get; }
 
     /// <summary>Floats per row.</summary>
     public int FeatureWidth { get; }
@@ -43,7 +47,7 @@ internal sealed class TrainingData : IDisposable
     /// <summary>Classes (key count, 2 for Boolean, 1 for regression).</summary>
     public int ClassCount { get; }
 
-    /// <summary>Rows per pass before training: the view's row count, or a counting pass's labelled rows.</summary>
+    /// <summary>Rows per pass (of <see cref="Shard"/>) before training: the view's row count, or a counting pass's labelled rows.</summary>
     public long ExpectedRows { get; }
 
     /// <summary>Whether <see cref="ExpectedRows"/> came from a counting pass (the view did not know its row count).</summary>
@@ -65,29 +69,32 @@ internal sealed class TrainingData : IDisposable
     public double WaitSeconds => _stream?.WaitSeconds ?? 0;
 
     /// <summary>One line for the training report: which path ran and with what.</summary>
-    public string Description => _cachedRows is long cached
+    public string Description => (Shard.IsAll ? "" : $"shard {Shard.Index} of {Shard.Count} ({Shard}), ") + (_cachedRows is long cached
         ? $"cached in memory ({cached:N0} rows, {Bytes(cached) / 1e6:N1} MB, random permutation per pass)"
         : _stream is not null
             ? $"streamed from the IDataView ({(Counted ? "rows counted in a first pass; " : "")}{_stream.PrefetchBatches} batches prefetched; shuffled by {_stream.ShuffleMethod})"
-            : "not read yet";
+            : "not read yet");
 
     /// <summary>Checks the columns and learns the row count (from the view, or from a cheap pass over the label column).</summary>
     /// <param name="data">The data.</param>
     /// <param name="options">The estimator's options.</param>
     /// <param name="role">"training data" or "ValidationData", for messages.</param>
-    public static TrainingData Open(IDataView data, CbpQuantizeOptions options, string role)
+    /// <param name="shard">The rows this process reads (every row when null); a shard's rows are always counted.</param>
+    public static TrainingData Open(IDataView data, CbpQuantizeOptions options, string role, RowShard? shard = null)
     {
+        shard ??= RowShard.All;
         var (width, kind, classes) = InputColumns.Inspect(data.Schema, options.FeatureColumnName, options.LabelColumnName);
         long? known = data.GetRowCount();
         // Data that will stream is counted (labelled rows, label column only), so the schedule and progress use the rows
         // training really sees; data that will be cached is counted exactly while it is read.
-        bool counted = known is null || (long)width * sizeof(float) * known > options.DataCacheBudgetBytes;
-        long rows = counted ? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken).Labelled : known!.Value;
+        bool counted = known is null || !shard.IsAll || (long)width * sizeof(float) * known > options.DataCacheBudgetBytes;
+        long rows = counted ? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken, shard).Labelled : known!.Value;
         if (rows == 0)
         {
-            throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'.", role == "training data" ? "input" : nameof(options.ValidationData));
+            throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'" + (shard.IsAll ? "." : $" in shard {shard.Index} of {shard.Count} ({shard})."),
+                role == "training data" ? "input" : nameof(options.ValidationData));
         }
-        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted);
+        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted, shard);
     }
 
     /// <summary>The batches: cached when the data's float size fits the cache budget, streamed otherwise.</summary>
@@ -105,7 +112,7 @@ internal sealed class TrainingData : IDisposable
         if (!Streams)
         {
             using var cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows,
-                _options.SkipRowsWithNonFiniteFeatures, _options.CancellationToken);
+                _options.SkipRowsWithNonFiniteFeatures, _options.CancellationToken, Shard);
             // The source aliases the tensors on the CPU and copies them to a GPU; either way the reader's handles can go.
             _memory = new InMemoryBatchSource(cached.Features, cached.Labels, batchSize, shuffle, seed, device);
             _cachedRows = cached.Rows;
@@ -121,7 +128,7 @@ internal sealed class TrainingData : IDisposable
                 nameof(CbpQuantizeOptions.ShufflePoolRows));
         }
         _stream = new StreamingBatchSource(_data, _options.FeatureColumnName, _options.LabelColumnName, LabelKind, rowShape, batchSize, shuffle, seed,
-            poolRows, _options.PrefetchBatches, Counted ? ExpectedRows : null, device, _options.CancellationToken, _options.SkipRowsWithNonFiniteFeatures);
+            poolRows, _options.PrefetchBatches, Counted ? ExpectedRows : null, device, _options.CancellationToken, _options.SkipRowsWithNonFiniteFeatures, Shard);
         return _stream;
     }
 

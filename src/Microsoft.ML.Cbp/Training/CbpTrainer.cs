@@ -165,7 +165,7 @@ public sealed class CbpTrainer : IDisposable
 
     /// <summary>
     /// Data-parallel training across the ranks of an MPI job (null: this process alone). Every rank must hold the same
-    /// module and options and read its share of each batch (<see cref="ShardedBatchSource"/>). After each backward pass the
+    /// module and options and read its own batches of the same size, as many on every rank (<see cref="DataParallelBatchSource"/>). After each backward pass the
     /// batch's task loss and every gradient are averaged across ranks in one all-reduce over a flat buffer, so every rank
     /// takes the same step and keeps the same weights; the divergence guard and the epoch's Lagrangian sum (which triggers
     /// the multiplier update) use the averaged loss, so their decisions are the same on every rank. Batch normalisation

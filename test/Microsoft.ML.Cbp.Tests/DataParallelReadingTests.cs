@@ -1,0 +1,196 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Cbp.Data;
+using Microsoft.ML.Cbp.Pipeline;
+using Microsoft.ML.Cbp.Training;
+using Microsoft.ML.Data;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Cbp.Tests;
+
+/// <summary>
+/// What each rank of a data-parallel Fit reads (no MPI needed): its shard of the rows (row i to shard i mod N) through the
+/// count, the cache and the stream, computing no other row's features; and its batches made collective (equal rows and
+/// steps on every rank, a pass that ends on every rank when one runs short).
+/// </summary>
+[TestClass]
+public sealed class DataParallelReadingTests
+{
+    private const int Rows = 40;
+
+    /// <summary>Row i: features (i, i, i) and class i mod 3; rows 5, 15, 25, 35 have a missing label. Reading row i's features records i.</summary>
+    private sealed class Row
+    {
+        private float[] _features = Array.Empty<float>();
+
+        [NoColumn]
+        public HashSet<int>? Read { get; set; }
+
+        public int Id { get; set; }
+
+        [VectorType(3)]
+        public float[] Features
+        {
+            get
+            {
+                if (Read is { } read)
+                {
+                    lock (read)
+                    {
+                        read.Add(Id);
+                    }
+                }
+                return _features;
+            }
+            set => _features = value;
+        }
+
+        [KeyType(3)]
+        public uint Label { get; set; }
+    }
+
+    private static (IDataView View, HashSet<int> Read) Data(MLContext ml, bool cache = false)
+    {
+        var read = new HashSet<int>();
+        var rows = Enumerable.Range(0, Rows).Select(i => new Row { Id = i, Features = new float[] { i, i, i }, Label = i % 10 == 5 ? 3u : (uint)(i % 3), Read = read }).ToList();
+        var view = ml.Data.LoadFromEnumerable(rows);
+        if (cache)
+        {
+            // A view that can shuffle itself: a shard is still defined by the view's own order.
+            view = ml.Data.Cache(view);
+            view.Preview(Rows);
+            read.Clear();
+        }
+        return (view, read);
+    }
+
+    /// <summary>The labelled rows of shard <paramref name="index"/> of <paramref name="count"/>, worked out by hand.</summary>
+    private static int[] Expected(int index, int count) => Enumerable.Range(0, Rows).Where(i => i % count == index && i % 10 != 5).ToArray();
+
+    private static int[] RowsOf(IEnumerable<(Tensor Features, Tensor Labels)> batches) =>
+        batches.SelectMany(b => { using var column = b.Features.flatten(1).select(1, 0); return column.data<float>().ToArray(); }).Select(v => (int)v).ToArray();
+
+    [TestMethod]
+    public void EachShardCountsAndCachesItsOwnRowsOnlyAndTheShardsHoldEveryRowOnce()
+    {
+        var ml = new MLContext(seed: 1);
+        var seen = new List<int>();
+        for (int shard = 0; shard < 3; shard++)
+        {
+            var (view, read) = Data(ml);
+            var rows = new RowShard(shard, 3);
+            Assert.AreEqual((long)Expected(shard, 3).Length, DataViewTensorReader.CountRows(view, "Features", "Label", shard: rows).Labelled, $"shard {shard}'s labelled rows");
+            Assert.AreEqual(0, read.Count, "counting computes no features");
+            using var cached = DataViewTensorReader.Read(view, "Features", "Label", new long[] { 3 }, Expected(shard, 3).Length, shard: rows);
+            int[] rowsRead = cached.Features.select(1, 0).data<float>().ToArray().Select(v => (int)v).ToArray();
+            CollectionAssert.AreEqual(Expected(shard, 3), rowsRead, $"shard {shard} caches rows i with i mod 3 = {shard}, in order");
+            CollectionAssert.AreEqual(Expected(shard, 3).Select(i => (long)(i % 3)).ToArray(), cached.Labels.data<long>().ToArray(), "with their own labels");
+            CollectionAssert.AreEquivalent(Expected(shard, 3), read.ToList(), $"shard {shard} computed the features of its own labelled rows only");
+            seen.AddRange(rowsRead);
+        }
+        CollectionAssert.AreEquivalent(Expected(0, 1), seen, "every labelled row in exactly one shard");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AStreamedShardYieldsItsOwnRowsReshuffledEveryPass(bool viewCanShuffle)
+    {
+        var ml = new MLContext(seed: 1);
+        var (view, read) = Data(ml, cache: viewCanShuffle);
+        var shard = new RowShard(1, 2);
+        var source = new StreamingBatchSource(view, "Features", "Label", LabelKind.Key, new long[] { 3 }, batchSize: 4, shuffle: true, seed: shard.ShuffleSeed(7),
+            shufflePoolRows: 8, prefetchBatches: 2, labelledRowsPerPass: Expected(1, 2).Length, device: null, System.Threading.CancellationToken.None, shard: shard);
+        using var scope = NewDisposeScope();
+        var first = RowsOf(source.Pass(0));
+        var second = RowsOf(source.Pass(1));
+        CollectionAssert.AreEquivalent(Expected(1, 2), first, "pass 1: the odd labelled rows, each once");
+        CollectionAssert.AreEquivalent(Expected(1, 2), second, "pass 2: the same rows");
+        CollectionAssert.AreNotEqual(first, second, "in another order");
+        if (!viewCanShuffle)
+        {
+            // (The cached view computed every row's features once, while it was filled.)
+            CollectionAssert.AreEquivalent(Expected(1, 2), read.ToList(), "only the shard's features were computed");
+        }
+        Assert.AreEqual("a shuffle pool of 8 rows", source.ShuffleMethod, "a shard is shuffled through the pool, even for a view that could shuffle itself");
+    }
+
+    [TestMethod]
+    public void TrainingDataOpensAShardAndSaysSo()
+    {
+        var ml = new MLContext(seed: 1);
+        var (view, _) = Data(ml);
+        var options = new CbpQuantizeOptions { Architecture = CbpArchitecture.Mlp(new[] { 4 }) };
+        using var data = TrainingData.Open(view, options, "training data", new RowShard(2, 4));
+        // Rows 2, 6, ..., 38 (10 rows), none with a missing label (those are 5, 15, 25, 35).
+        Assert.AreEqual(10L, data.ExpectedRows);
+        using var scope = NewDisposeScope();
+        var batches = data.Batches(new long[] { 3 }, 4, shuffle: false, seed: 1, CPU);
+        CollectionAssert.AreEqual(Expected(2, 4), RowsOf(batches.Pass(0)));
+        StringAssert.StartsWith(data.Description, "shard 2 of 4 (rows i with i mod 4 = 2), cached in memory (10 rows");
+    }
+
+    [TestMethod]
+    public void AShardOutsideTheJobIsRefusedAndShardZeroShufflesWithTheCommonSeed()
+    {
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RowShard(2, 2));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RowShard(-1, 2));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RowShard(0, 0));
+        StringAssert.Contains(e.Message, "of 0 shard(s)");
+        Assert.AreEqual(7L, new RowShard(0, 4).ShuffleSeed(7), "shard 0 (and a process alone) keeps the Fit's seed");
+        Assert.AreEqual(7L + 3 * 1_000_003L, new RowShard(3, 4).ShuffleSeed(7));
+        Assert.IsTrue(RowShard.All.Contains(12345) && new RowShard(1, 3).Contains(4) && !new RowShard(1, 3).Contains(5));
+    }
+
+    /// <summary>A rank's pass through <see cref="DataParallelBatchSource"/>: its batch sizes, and how often it asked the other ranks.</summary>
+    private static (long[] Sizes, int Asked) CollectivePass(int shardRows, int batchSize, long rowsPerPass, int minimumRows, int otherRanksHaveBatches = int.MaxValue)
+    {
+        using var scope = NewDisposeScope();
+        using var own = new InMemoryBatchSource(arange(shardRows, dtype: ScalarType.Float32).reshape(shardRows, 1), zeros(shardRows, dtype: ScalarType.Int64), batchSize, shuffle: false);
+        int asked = 0;
+        var source = new DataParallelBatchSource(own, rowsPerPass, minimumRows, has => asked++ < otherRanksHaveBatches && has);
+        var sizes = source.Pass(0).Select(b => b.Features.shape[0]).ToArray();
+        return (sizes, asked);
+    }
+
+    [TestMethod]
+    public void EveryRankTakesTheSmallestShardsRowsInBatchesOfTheSameSizes()
+    {
+        // Shards of 11 and 10 rows, batches of 4: both ranks take 10 rows per pass, as 4, 4, 2 (the larger shard's 11th row waits).
+        var larger = CollectivePass(11, 4, rowsPerPass: 10, minimumRows: 1);
+        var smaller = CollectivePass(10, 4, rowsPerPass: 10, minimumRows: 1);
+        CollectionAssert.AreEqual(new long[] { 4, 4, 2 }, larger.Sizes);
+        CollectionAssert.AreEqual(larger.Sizes, smaller.Sizes);
+        Assert.AreEqual(4, larger.Asked, "every rank asks before each batch and once more at the end");
+        var source = new DataParallelBatchSource(new InMemoryBatchSource(zeros(1, 1), zeros(1, dtype: ScalarType.Int64), 1), 10, 1, h => h);
+        Assert.AreEqual(3L, source.StepsPerPass(4));
+        // Batch normalisation: a last batch of 1 row (9 = 4 + 4 + 1) ends the pass on every rank.
+        CollectionAssert.AreEqual(new long[] { 4, 4 }, CollectivePass(11, 4, rowsPerPass: 9, minimumRows: 2).Sizes);
+        Assert.AreEqual(2L, new DataParallelBatchSource(new InMemoryBatchSource(zeros(1, 1), zeros(1, dtype: ScalarType.Int64), 1), 9, 2, h => h).StepsPerPass(4));
+    }
+
+    [TestMethod]
+    public void ARankThatRunsShortEndsThePassOnEveryRank()
+    {
+        // Another rank has only 2 batches (its rows turned out to have NaN features): this rank stops after 2 as well.
+        var (sizes, asked) = CollectivePass(40, 4, rowsPerPass: 40, minimumRows: 1, otherRanksHaveBatches: 2);
+        CollectionAssert.AreEqual(new long[] { 4, 4 }, sizes);
+        Assert.AreEqual(3, asked);
+        // And this rank running short ends it for the others: it reports no batch (its shard ran out before rowsPerPass).
+        var (mine, _) = CollectivePass(6, 4, rowsPerPass: 10, minimumRows: 1);
+        CollectionAssert.AreEqual(new long[] { 4, 2 }, mine);
+    }
+
+    [TestMethod]
+    public void WrongArgumentsAreRefused()
+    {
+        using var own = new InMemoryBatchSource(zeros(4, 1), zeros(4, dtype: ScalarType.Int64), 2);
+        Assert.ThrowsExactly<ArgumentNullException>(() => new DataParallelBatchSource(null!, 4, 1, h => h));
+        Assert.ThrowsExactly<ArgumentNullException>(() => new DataParallelBatchSource(own, 4, 1, null!));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new DataParallelBatchSource(own, 0, 1, h => h));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new DataParallelBatchSource(own, 4, 0, h => h));
+        Assert.ThrowsExactly<ArgumentNullException>(() => DataParallelBatchSource.Over(own, 4, 1, null!));
+    }
+}
