@@ -96,7 +96,21 @@ internal static class MpiFitCheck
             // --stream: the streamed data path (a shuffle pool, batches read ahead) instead of the in-memory cache.
             DataCacheBudgetBytes = args.Contains("--stream") ? 0 : 2L << 30,
             CancellationToken = cancel.Token,
-            Progress = r => reports += r.Epoch is null ? 0 : 1,
+            // --checkpoint PATH: rank 0 writes it, every rank resumes from it; --hide-checkpoint-rank R points rank R elsewhere
+            // (a checkpoint the other ranks see but R does not).
+            CheckpointPath = Value(args, "--checkpoint") is { } checkpoint
+                ? Value(args, "--hide-checkpoint-rank") is { } hidden && int.Parse(hidden, CultureInfo.InvariantCulture) == rank ? checkpoint + ".elsewhere" : checkpoint
+                : null,
+            Progress = r =>
+            {
+                reports += r.Epoch is null ? 0 : 1;
+                // --fail-after-cbp-epoch K: rank 0 fails once CBP epoch K is over (and checkpointed), as a crash would.
+                if (r.Epoch is not null && r.Phase == CbpPhase.Cbp && Value(args, "--fail-after-cbp-epoch") is { } failAt
+                    && r.EpochNumber == int.Parse(failAt, CultureInfo.InvariantCulture))
+                {
+                    throw new IOException($"mpi-fit: told to fail after CBP epoch {failAt}.");
+                }
+            },
         }).Fit(view);
         // Which rows this rank computed features for: its shard's only (row i to rank i mod N), and every row on some rank.
         int[] readRows;

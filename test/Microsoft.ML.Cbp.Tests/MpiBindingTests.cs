@@ -104,6 +104,44 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
+    public void AnInterruptedDataParallelFitResumesToTheSameModel()
+    {
+        string mpiexec = RequireMpich();
+        string directory = Path.Combine(Path.GetTempPath(), $"cbp-mpi-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string checkpoint = Path.Combine(directory, "fit.ckpt");
+            string Model(string name) => Path.Combine(directory, name);
+            List<string> Args(string output, params string[] more) =>
+                new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--stream", "--epochs", "3", "--output", output }.Concat(more).ToList();
+            // Uninterrupted, for reference.
+            var (code, output) = Run(mpiexec, Args(Model("whole.onnx")), new Dictionary<string, string>());
+            Assert.AreEqual(0, code, output);
+            // Rank 0 fails after CBP epoch 2 (checkpointed); the job ends.
+            (code, output) = Run(mpiexec, Args(Model("interrupted.onnx"), "--checkpoint", checkpoint, "--fail-after-cbp-epoch", "2"), new Dictionary<string, string>());
+            Assert.AreNotEqual(0, code, output);
+            StringAssert.Contains(output, "told to fail after CBP epoch 2");
+            Assert.IsTrue(File.Exists(checkpoint), "rank 0 wrote the checkpoint: " + output);
+            // A rank that cannot see the checkpoint would train more steps than the others: refused on every rank.
+            (code, output) = Run(mpiexec, Args(Model("hidden.onnx"), "--checkpoint", checkpoint, "--hide-checkpoint-rank", "1"), new Dictionary<string, string>());
+            Assert.AreNotEqual(0, code, output);
+            StringAssert.Contains(output, "found different checkpoints at CheckpointPath");
+            Assert.IsTrue(File.Exists(checkpoint), "the refused job left the checkpoint alone");
+            // Every rank resumes at CBP epoch 3 (its own shard, the same pass position): the same model as without the interruption.
+            (code, output) = Run(mpiexec, Args(Model("resumed.onnx"), "--checkpoint", checkpoint), new Dictionary<string, string>());
+            Assert.AreEqual(0, code, output);
+            CollectionAssert.AreEqual(File.ReadAllBytes(Model("whole.onnx")), File.ReadAllBytes(Model("resumed.onnx")), "the resumed Fit's model is byte-identical");
+            Assert.IsFalse(File.Exists(checkpoint), "the completed Fit deleted its checkpoint");
+            Assert.IsFalse(File.Exists(Model("hidden.onnx")), "the refused job wrote no model");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void ARankThatThrowsEndsEveryRank()
     {
         string mpiexec = RequireMpich();

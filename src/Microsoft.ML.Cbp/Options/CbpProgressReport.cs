@@ -31,7 +31,7 @@ public enum CbpPhase
 /// <param name="Epoch">The finished epoch's report (loss, validation accuracy, CFS, g, multipliers, seconds), or null within an epoch.</param>
 public sealed record CbpProgressReport(CbpPhase Phase, int EpochNumber, int Epochs, int Batch, int Batches, EpochReport? Epoch)
 {
-    /// <summary>Training rows per second in the epoch so far (or over the finished epoch); null when not measured (loading, exporting).</summary>
+    /// <summary>Training rows per second in the epoch so far (or over the finished epoch), every rank's rows together under data-parallel training; null when not measured (loading, exporting).</summary>
     public double? RowsPerSecond { get; init; }
 
     /// <summary>One line for logs.</summary>

@@ -190,12 +190,12 @@ internal static class QuantizationTraining
         }
         for (int epoch = cbp.Count + 1; epoch <= scheduleEpochs; epoch++)
         {
-            trainer.BatchCompleted = Throttled(progress, CbpPhase.Cbp, epoch, scheduleEpochs, batchesPerStep, options.BatchSize);
+            trainer.BatchCompleted = Throttled(progress, CbpPhase.Cbp, epoch, scheduleEpochs, batchesPerStep, options.BatchSize * ranks);
             var report = trainer.TrainEpoch(trainSource, options.CancellationToken);
             report = WithValidation(report, module, loss, validationSource);
             cbp.Add(report);
             checkpoints.SaveCbp(epoch, module, trainer, pretraining, cbp, floatAccuracy, before, sizePlan);
-            progress(EpochEnd(CbpPhase.Cbp, epoch, scheduleEpochs, report, options.BatchSize));
+            progress(EpochEnd(CbpPhase.Cbp, epoch, scheduleEpochs, report, options.BatchSize * ranks));
         }
 
         progress(new CbpProgressReport(CbpPhase.Exporting, scheduleEpochs, scheduleEpochs, batches, batches, null));
@@ -415,7 +415,7 @@ internal static class QuantizationTraining
             // resumed Fit stops where the uninterrupted one did).
             for (int epoch = reports.Count + 1; epoch <= epochs && sinceBest < EarlyStoppingPatience; epoch++)
             {
-                trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches, options.BatchSize);
+                trainer.BatchCompleted = Throttled(progress, CbpPhase.Pretraining, epoch, epochs, batches, options.BatchSize * (world?.Size ?? 1));
                 var report = WithValidation(trainer.TrainEpoch(train, options.CancellationToken), module, loss, validation);
                 if (world is not null && report.ValidationLoss is double local)
                 {
@@ -438,7 +438,7 @@ internal static class QuantizationTraining
                     }
                 }
                 checkpoints.SavePretraining(epoch, module, trainer, reports, best, bestLoss, sinceBest);
-                progress(EpochEnd(CbpPhase.Pretraining, epoch, epochs, report, options.BatchSize));
+                progress(EpochEnd(CbpPhase.Pretraining, epoch, epochs, report, options.BatchSize * (world?.Size ?? 1)));
             }
             if (best is not null)
             {
