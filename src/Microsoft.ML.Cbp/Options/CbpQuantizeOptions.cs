@@ -228,8 +228,9 @@ public sealed class CbpQuantizeOptions
     public string? CheckpointPath { get; set; }
 
     /// <summary>
-    /// When the process was started by MPICH's <c>mpiexec -n N</c> (N &gt; 1), Fit trains data-parallel: every rank reads the
-    /// data, keeps its share of each batch of N x <see cref="BatchSize"/> rows, and the ranks average their gradients every
+    /// When the process was started by MPICH's <c>mpiexec -n N</c> (N &gt; 1), Fit trains data-parallel: each rank reads its own
+    /// shard of the training data (row i to rank i mod N, reshuffled every epoch), trains on batches of
+    /// <see cref="BatchSize"/> of its rows (a combined batch of N x BatchSize), and the ranks average their gradients every
     /// step, so all end with the same model (see <see cref="CbpDataParallel"/> and the README). Default true; false: every
     /// rank trains alone, as without MPI. Without a launcher this option changes nothing.
     /// </summary>
