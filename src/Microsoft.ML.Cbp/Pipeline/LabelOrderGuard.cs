@@ -40,10 +40,11 @@ internal static class LabelOrderGuard
     /// <param name="module">The pretrained network, before any training, on the training device.</param>
     /// <param name="rowShape">How the network sees one row.</param>
     /// <param name="train">The training data.</param>
+    /// <param name="dataRows">Its labelled rows (every shard's together under data-parallel training: every rank samples the same rows).</param>
     /// <param name="classNames">The label's key values in key order (for the message), or null.</param>
     /// <param name="options">The Fit's options (column names, cancellation).</param>
     /// <exception cref="ArgumentException">The best relabelling beats the key order and the best constant guess by <see cref="MaximumGain"/> or more.</exception>
-    public static void Check(OnnxGraphModule module, long[] rowShape, TrainingData train, IReadOnlyList<string>? classNames, CbpQuantizeOptions options)
+    public static void Check(OnnxGraphModule module, long[] rowShape, TrainingData train, long dataRows, IReadOnlyList<string>? classNames, CbpQuantizeOptions options)
     {
         int classes = train.ClassCount;
         var labels = new List<long>();
@@ -53,7 +54,7 @@ internal static class LabelOrderGuard
         try
         {
             using var noGrad = no_grad();
-            train.SampleClasses(Math.Clamp(20 * classes, MinimumSampleRows, MaximumSampleRows), ScoringBatchRows, (features, batchLabels, count) =>
+            train.SampleClasses(dataRows, Math.Clamp(20 * classes, MinimumSampleRows, MaximumSampleRows), ScoringBatchRows, (features, batchLabels, count) =>
             {
                 using var scope = NewDisposeScope();
                 var batch = tensor(features, new long[] { ScoringBatchRows }.Concat(rowShape).ToArray()).narrow(0, 0, count).to(device);

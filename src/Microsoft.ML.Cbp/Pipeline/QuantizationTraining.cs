@@ -58,7 +58,7 @@ internal static class QuantizationTraining
         module.to(device);
         if (task == ScoringTask.Multiclass && options.CheckLabelOrder && (options.PretrainedModelPath is not null || options.PretrainedModelBytes is not null))
         {
-            LabelOrderGuard.Check(module, rowShape, train, classNames, options);
+            LabelOrderGuard.Check(module, rowShape, train, dataRows, classNames, options);
         }
 
         Func<Tensor, Tensor, Tensor> loss = train.LabelKind == LabelKind.Single

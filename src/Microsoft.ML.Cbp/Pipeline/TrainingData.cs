@@ -132,13 +132,17 @@ internal sealed class TrainingData : IDisposable
         return _stream;
     }
 
-    /// <summary>About <paramref name="count"/> labelled rows spread across the data (all when fewer), with finite features, as class indices, in batches.</summary>
+    /// <summary>
+    /// About <paramref name="count"/> labelled rows spread across the whole view (all when fewer; every shard's rows, so
+    /// data-parallel ranks sample alike), with finite features, as class indices, in batches.
+    /// </summary>
+    /// <param name="dataRows">The whole view's labelled rows (under data-parallel training, every shard's together), which sets the stride.</param>
     /// <param name="count">Rows wanted.</param>
     /// <param name="batchRows">Rows per batch.</param>
     /// <param name="onBatch">Receives each batch's features, class indices and row count (arrays reused).</param>
     /// <returns>The rows sampled.</returns>
-    public long SampleClasses(int count, int batchRows, Action<float[], long[], int> onBatch) =>
-        DataViewSampler.SampleClasses(_data, _options.FeatureColumnName, _options.LabelColumnName, ExpectedRows, count, batchRows, onBatch, _options.CancellationToken);
+    public long SampleClasses(long dataRows, int count, int batchRows, Action<float[], long[], int> onBatch) =>
+        DataViewSampler.SampleClasses(_data, _options.FeatureColumnName, _options.LabelColumnName, dataRows, count, batchRows, onBatch, _options.CancellationToken);
 
     /// <summary>The default shuffle pool: 1,000 rows (ML.NET's ShuffleRows default), fewer when that would exceed 256 MiB, at least 2.</summary>
     /// <param name="width">Floats per row.</param>
