@@ -17,37 +17,6 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 /// </summary>
 internal static class MpiFitCheck
 {
-    private sealed class Row
-    {
-        private float[] _features = Array.Empty<float>();
-
-        /// <summary>The rows whose features the Fit computed (null: not recorded).</summary>
-        [NoColumn]
-        public System.Collections.Generic.HashSet<int>? Read { get; set; }
-
-        public int Id { get; set; }
-
-        [VectorType(12)]
-        public float[] Features
-        {
-            get
-            {
-                if (Read is { } read)
-                {
-                    lock (read)
-                    {
-                        read.Add(Id);
-                    }
-                }
-                return _features;
-            }
-            set => _features = value;
-        }
-
-        [KeyType(3)]
-        public uint Label { get; set; }
-    }
-
     public static int ChildMain(string[] args)
     {
         int rank = CbpDataParallel.Rank;
@@ -58,7 +27,7 @@ internal static class MpiFitCheck
         {
             var features = Enumerable.Range(0, 12).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
             uint label = (uint)Array.IndexOf(features, features.Take(3).Max());
-            return new Row { Id = i, Features = features, Label = label, Read = read };
+            return new RecordedRow { Id = i, Features = features, Label = label, Read = read };
         }).ToList();
         using var cancel = new CancellationTokenSource();
         if (Value(args, "--cancel-rank") is { } cancelRank && int.Parse(cancelRank, CultureInfo.InvariantCulture) == rank)
@@ -75,7 +44,7 @@ internal static class MpiFitCheck
         // --budget: a size budget of half the float network (the plan is made on every rank; rank 0's is kept) and
         // validation data (early stopping decides on rank 0's validation loss).
         bool budget = args.Contains("--budget");
-        var validation = data.Take(200).Select(r => new Row { Id = r.Id, Features = r.Features, Label = r.Label }).ToList();
+        var validation = data.Take(200).Select(r => new RecordedRow { Id = r.Id, Features = r.Features, Label = r.Label }).ToList();
         read.Clear();
         var architecture = CbpArchitecture.Mlp(new[] { budget ? 256 : 32 });
         using var model = ml.Transforms.CbpQuantize(new CbpQuantizeOptions

@@ -1,10 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.Cbp.Benchmarks;
 using Microsoft.ML.Cbp.Data;
 using Microsoft.ML.Cbp.Pipeline;
 using Microsoft.ML.Cbp.Training;
-using Microsoft.ML.Data;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
@@ -20,41 +20,13 @@ public sealed class DataParallelReadingTests
 {
     private const int Rows = 40;
 
-    /// <summary>Row i: features (i, i, i) and class i mod 3; rows 5, 15, 25, 35 have a missing label. Reading row i's features records i.</summary>
-    private sealed class Row
-    {
-        private float[] _features = Array.Empty<float>();
-
-        [NoColumn]
-        public HashSet<int>? Read { get; set; }
-
-        public int Id { get; set; }
-
-        [VectorType(3)]
-        public float[] Features
-        {
-            get
-            {
-                if (Read is { } read)
-                {
-                    lock (read)
-                    {
-                        read.Add(Id);
-                    }
-                }
-                return _features;
-            }
-            set => _features = value;
-        }
-
-        [KeyType(3)]
-        public uint Label { get; set; }
-    }
-
     private static (IDataView View, HashSet<int> Read) Data(MLContext ml, bool cache = false)
     {
         var read = new HashSet<int>();
-        var rows = Enumerable.Range(0, Rows).Select(i => new Row { Id = i, Features = new float[] { i, i, i }, Label = i % 10 == 5 ? 3u : (uint)(i % 3), Read = read }).ToList();
+        // Row i: every feature i, class i mod 3; rows 5, 15, 25, 35 have a missing label. Reading row i's features records i.
+        var rows = Enumerable.Range(0, Rows)
+            .Select(i => new RecordedRow { Id = i, Features = Enumerable.Repeat((float)i, RecordedRow.Width).ToArray(), Label = i % 10 == 5 ? 3u : (uint)(i % 3), Read = read })
+            .ToList();
         var view = ml.Data.LoadFromEnumerable(rows);
         if (cache)
         {
@@ -83,7 +55,7 @@ public sealed class DataParallelReadingTests
             var rows = new RowShard(shard, 3);
             Assert.AreEqual((long)Expected(shard, 3).Length, DataViewTensorReader.CountRows(view, "Features", "Label", shard: rows).Labelled, $"shard {shard}'s labelled rows");
             Assert.AreEqual(0, read.Count, "counting computes no features");
-            using var cached = DataViewTensorReader.Read(view, "Features", "Label", new long[] { 3 }, Expected(shard, 3).Length, shard: rows);
+            using var cached = DataViewTensorReader.Read(view, "Features", "Label", new long[] { RecordedRow.Width }, Expected(shard, 3).Length, shard: rows);
             int[] rowsRead = cached.Features.select(1, 0).data<float>().ToArray().Select(v => (int)v).ToArray();
             CollectionAssert.AreEqual(Expected(shard, 3), rowsRead, $"shard {shard} caches rows i with i mod 3 = {shard}, in order");
             CollectionAssert.AreEqual(Expected(shard, 3).Select(i => (long)(i % 3)).ToArray(), cached.Labels.data<long>().ToArray(), "with their own labels");
@@ -101,7 +73,7 @@ public sealed class DataParallelReadingTests
         var ml = new MLContext(seed: 1);
         var (view, read) = Data(ml, cache: viewCanShuffle);
         var shard = new RowShard(1, 2);
-        var source = new StreamingBatchSource(view, "Features", "Label", LabelKind.Key, new long[] { 3 }, batchSize: 4, shuffle: true, seed: shard.ShuffleSeed(7),
+        var source = new StreamingBatchSource(view, "Features", "Label", LabelKind.Key, new long[] { RecordedRow.Width }, batchSize: 4, shuffle: true, seed: shard.ShuffleSeed(7),
             shufflePoolRows: 8, prefetchBatches: 2, labelledRowsPerPass: Expected(1, 2).Length, device: null, System.Threading.CancellationToken.None, shard: shard);
         using var scope = NewDisposeScope();
         var first = RowsOf(source.Pass(0));
@@ -127,7 +99,7 @@ public sealed class DataParallelReadingTests
         // Rows 2, 6, ..., 38 (10 rows), none with a missing label (those are 5, 15, 25, 35).
         Assert.AreEqual(10L, data.ExpectedRows);
         using var scope = NewDisposeScope();
-        var batches = data.Batches(new long[] { 3 }, 4, shuffle: false, seed: 1, CPU);
+        var batches = data.Batches(new long[] { RecordedRow.Width }, 4, shuffle: false, seed: 1, CPU);
         CollectionAssert.AreEqual(Expected(2, 4), RowsOf(batches.Pass(0)));
         StringAssert.StartsWith(data.Description, "shard 2 of 4 (rows i with i mod 4 = 2), cached in memory (10 rows");
     }
