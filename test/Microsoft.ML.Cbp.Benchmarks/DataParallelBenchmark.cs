@@ -112,7 +112,7 @@ internal static class DataParallelBenchmark
         var data = new DecodingImageView(png, labels, 32);
         var shard = world is null ? RowShard.All : new RowShard(world.Rank, world.Size);
         var source = new StreamingBatchSource(data, "Features", "Label", LabelKind.Key, new long[] { 1, 32, 32 }, CombinedBatch / shard.Count, shuffle: true,
-            shard.ShuffleSeed(2), shufflePoolRows: 1000, prefetchBatches: 4, labelledRowsPerPass: null, device: null, System.Threading.CancellationToken.None, shard: shard);
+            2, shufflePoolRows: 1000, prefetchBatches: 4, labelledRowsPerPass: null, device: null, System.Threading.CancellationToken.None, shard: shard);
         if (world is not null)
         {
             // Start together (an all-reduce is a barrier).

@@ -13,7 +13,8 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 /// prints whether the ranks ended with byte-identical compact models (an all-reduced checksum), how many progress reports
 /// it received, which rows it computed features for (its shard's only, every row on some rank) and the model's accuracy; rank 0 writes the compact model to --output. <c>--cancel-rank R</c> cancels rank
 /// R's Fit at once, <c>--kill-rank R</c> kills rank R's process after a second and <c>--different-rank R</c> gives rank R
-/// another seed, to check that the job ends clearly.
+/// another seed and <c>--different-data-rank R</c> one row more, to check that the job ends clearly; <c>--missing-every K</c>
+/// and <c>--nan-row J</c> give rows without labels and a row with a NaN feature, so the shards differ in size.
 /// </summary>
 internal static class MpiFitCheck
 {
@@ -21,12 +22,24 @@ internal static class MpiFitCheck
     {
         int rank = CbpDataParallel.Rank;
         int rows = int.Parse(Value(args, "--rows") ?? "960", CultureInfo.InvariantCulture);
+        // --different-data-rank R: rank R's view has one row more, which every rank must detect before training.
+        if (Value(args, "--different-data-rank") is { } differentData && int.Parse(differentData, CultureInfo.InvariantCulture) == rank)
+        {
+            rows++;
+        }
+        // --missing-every K: rows i with i mod K = 7 have no label; --nan-row J: row J has a NaN feature (and the Fit skips such rows).
+        int missingEvery = int.Parse(Value(args, "--missing-every") ?? "0", CultureInfo.InvariantCulture);
+        int nanRow = int.Parse(Value(args, "--nan-row") ?? "-1", CultureInfo.InvariantCulture);
         var random = new Random(5);
         var read = new System.Collections.Generic.HashSet<int>();
         var data = Enumerable.Range(0, rows).Select(i =>
         {
             var features = Enumerable.Range(0, 12).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
-            uint label = (uint)Array.IndexOf(features, features.Take(3).Max());
+            uint label = missingEvery > 0 && i % missingEvery == 7 ? 3u : (uint)Array.IndexOf(features, features.Take(3).Max());
+            if (i == nanRow)
+            {
+                features[5] = float.NaN;
+            }
             return new RecordedRow { Id = i, Features = features, Label = label, Read = read };
         }).ToList();
         using var cancel = new CancellationTokenSource();
@@ -64,6 +77,7 @@ internal static class MpiFitCheck
             TrainingThreads = 1,
             // --stream: the streamed data path (a shuffle pool, batches read ahead) instead of the in-memory cache.
             DataCacheBudgetBytes = args.Contains("--stream") ? 0 : 2L << 30,
+            SkipRowsWithNonFiniteFeatures = nanRow >= 0,
             CancellationToken = cancel.Token,
             // --checkpoint PATH: rank 0 writes it, every rank resumes from it; --hide-checkpoint-rank R points rank R elsewhere
             // (a checkpoint the other ranks see but R does not).
@@ -96,7 +110,8 @@ internal static class MpiFitCheck
         bool ownRowsOnly = readRows.All(i => i % world.Size == rank);
         var counts = new[] { (double)readRows.Length, ownRowsOnly ? 1 : 0 };
         world.SumInPlace(counts);
-        bool sharded = counts[1] == world.Size && counts[0] == rows;
+        // Features are computed for labelled rows only.
+        bool sharded = counts[1] == world.Size && counts[0] == data.Count(r => r.Label < 3);
         var compact = model.GetOnnxBytes();
         double checksum = compact.Select((b, i) => (double)b * (1 + i % 13)).Sum();
         var max = new[] { checksum, compact.Length };
@@ -106,14 +121,15 @@ internal static class MpiFitCheck
         bool agree = max[0] * world.Size == sum[0] && max[1] * world.Size == sum[1];
         var scored = model.Transform(view);
         var scores = scored.GetColumn<float[]>(scored.Schema["Score"]).ToArray();
-        double accuracy = scores.Zip(data, (p, r) => Array.IndexOf(p, p.Max()) == r.Label ? 1.0 : 0.0).Average();
+        double accuracy = scores.Zip(data, (p, r) => (p, r)).Where(x => x.r.Label < 3 && x.r.Id != nanRow).Average(x => Array.IndexOf(x.p, x.p.Max()) == x.r.Label ? 1.0 : 0.0);
         if (rank == 0 && Value(args, "--output") is { } output)
         {
             File.WriteAllBytes(output, compact);
         }
         // Steps per pre-training epoch (a full pass): rows / (ranks x BatchSize) when each rank trains on its share.
-        int steps = model.TrainingReport!.Pretraining[0].Batches;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} steps={steps} read={readRows.Length} sharded={sharded} accuracy={accuracy:F3}"));
+        var report = model.TrainingReport!;
+        int steps = report.Pretraining[0].Batches;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT rank={rank} agree={agree} reports={reports} steps={steps} read={readRows.Length} sharded={sharded} trained={report.TrainingRows} skipped={report.SkippedRows} nonfinite={report.SkippedNonFiniteRows} accuracy={accuracy:F3}"));
         return agree ? 0 : 1;
     }
 

@@ -53,7 +53,10 @@ public sealed class DataParallelReadingTests
         {
             var (view, read) = Data(ml);
             var rows = new RowShard(shard, 3);
-            Assert.AreEqual((long)Expected(shard, 3).Length, DataViewTensorReader.CountRows(view, "Features", "Label", shard: rows).Labelled, $"shard {shard}'s labelled rows");
+            var count = DataViewTensorReader.CountRows(view, "Features", "Label", shard: rows);
+            Assert.AreEqual((long)Expected(shard, 3).Length, count.Labelled, $"shard {shard}'s labelled rows");
+            Assert.AreEqual(Enumerable.Range(0, Rows).LongCount(i => i % 3 == shard && i % 10 == 5), count.Skipped, $"shard {shard}'s rows without a label");
+            Assert.AreEqual((long)Rows, count.ViewRows, "every shard learns the view's rows");
             Assert.AreEqual(0, read.Count, "counting computes no features");
             using var cached = DataViewTensorReader.Read(view, "Features", "Label", new long[] { RecordedRow.Width }, Expected(shard, 3).Length, shard: rows);
             int[] rowsRead = cached.Features.select(1, 0).data<float>().ToArray().Select(v => (int)v).ToArray();
@@ -68,25 +71,39 @@ public sealed class DataParallelReadingTests
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]
-    public void AStreamedShardYieldsItsOwnRowsReshuffledEveryPass(bool viewCanShuffle)
+    public void StreamedShardsHoldEveryRowOnceAPassReshuffledEveryPass(bool viewCanShuffle)
     {
         var ml = new MLContext(seed: 1);
         var (view, read) = Data(ml, cache: viewCanShuffle);
-        var shard = new RowShard(1, 2);
-        var source = new StreamingBatchSource(view, "Features", "Label", LabelKind.Key, new long[] { RecordedRow.Width }, batchSize: 4, shuffle: true, seed: shard.ShuffleSeed(7),
-            shufflePoolRows: 8, prefetchBatches: 2, labelledRowsPerPass: Expected(1, 2).Length, device: null, System.Threading.CancellationToken.None, shard: shard);
+        StreamingBatchSource Shard(int index) => new(view, "Features", "Label", LabelKind.Key, new long[] { RecordedRow.Width }, batchSize: 4, shuffle: true, seed: 7,
+            shufflePoolRows: 8, prefetchBatches: 2, labelledRowsPerPass: null, device: null, System.Threading.CancellationToken.None, shard: new RowShard(index, 2));
         using var scope = NewDisposeScope();
-        var first = RowsOf(source.Pass(0));
-        var second = RowsOf(source.Pass(1));
-        CollectionAssert.AreEquivalent(Expected(1, 2), first, "pass 1: the odd labelled rows, each once");
-        CollectionAssert.AreEquivalent(Expected(1, 2), second, "pass 2: the same rows");
-        CollectionAssert.AreNotEqual(first, second, "in another order");
+        var second = Shard(1);
+        var secondFirstPass = RowsOf(second.Pass(0));
         if (!viewCanShuffle)
         {
             // (The cached view computed every row's features once, while it was filled.)
-            CollectionAssert.AreEquivalent(Expected(1, 2), read.ToList(), "only the shard's features were computed");
+            CollectionAssert.AreEquivalent(secondFirstPass, read.ToList(), "a shard computes the features of its own rows only");
+            CollectionAssert.AreEquivalent(Expected(1, 2), secondFirstPass, "in the view's own order, shard 1 holds the odd rows");
         }
-        Assert.AreEqual("a shuffle pool of 8 rows", source.ShuffleMethod, "a shard is shuffled through the pool, even for a view that could shuffle itself");
+        var first = Shard(0);
+        var passes = new[] { (First: RowsOf(first.Pass(0)), Second: secondFirstPass), (First: RowsOf(first.Pass(1)), Second: RowsOf(second.Pass(1))) };
+        foreach (var (one, other) in passes)
+        {
+            CollectionAssert.AreEquivalent(Expected(0, 1), one.Concat(other).ToList(), "every labelled row in exactly one shard per pass");
+        }
+        CollectionAssert.AreNotEqual(passes[0].Second, passes[1].Second, "reshuffled every pass");
+        if (viewCanShuffle)
+        {
+            // The view's own shuffle, the same on both shards: each takes its positions of it, other rows every pass.
+            CollectionAssert.AreNotEquivalent(passes[0].Second, passes[1].Second, "a shard of a view that shuffles itself holds other rows every pass");
+            StringAssert.StartsWith(second.ShuffleMethod, "the view's own shuffling, the same on every shard");
+        }
+        else
+        {
+            CollectionAssert.AreEquivalent(passes[0].Second, passes[1].Second, "a shard of a view in its own order keeps its rows");
+            Assert.AreEqual("a shuffle pool of 8 rows", second.ShuffleMethod);
+        }
     }
 
     [TestMethod]
@@ -102,6 +119,28 @@ public sealed class DataParallelReadingTests
         var batches = data.Batches(new long[] { RecordedRow.Width }, 4, shuffle: false, seed: 1, CPU);
         CollectionAssert.AreEqual(Expected(2, 4), RowsOf(batches.Pass(0)));
         StringAssert.StartsWith(data.Description, "shard 2 of 4 (rows i with i mod 4 = 2), cached in memory (10 rows");
+    }
+
+    [TestMethod]
+    public void TheLabelOrderSampleCoversTheWholeViewOnEveryShard()
+    {
+        var ml = new MLContext(seed: 1);
+        var (view, _) = Data(ml);
+        var options = new CbpQuantizeOptions { Architecture = CbpArchitecture.Mlp(new[] { 4 }) };
+        using var data = TrainingData.Open(view, options, "training data", new RowShard(1, 2));
+        var sampled = new List<int>();
+        // The whole view's 36 labelled rows (every shard's), 12 wanted: every third labelled row, from both shards.
+        long count = data.SampleClasses(dataRows: 36, count: 12, batchRows: 5, (features, classes, rows) =>
+        {
+            for (int i = 0; i < rows; i++)
+            {
+                sampled.Add((int)features[i * RecordedRow.Width]);
+                Assert.AreEqual((long)(sampled[^1] % 3), classes[i], "each row with its own class");
+            }
+        });
+        var expected = Expected(0, 1).Where((_, i) => i % 3 == 0).ToArray();
+        Assert.AreEqual(12L, count);
+        CollectionAssert.AreEqual(expected, sampled);
     }
 
     [TestMethod]

@@ -104,6 +104,39 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ShardsOfUnequalSizesTrainTheSameStepsOnEveryRank(bool streamed)
+    {
+        string mpiexec = RequireMpich();
+        // 961 rows; rows 7, 57, ..., 957 (20, all odd: rank 1's) have no label; row 101 (rank 1's) a NaN feature, skipped.
+        // Rank 0 holds 481 positions, all labelled; rank 1 480 positions, 460 labelled of which 459 finite.
+        var args = new List<string> { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--rows", "961", "--missing-every", "50", "--nan-row", "101" };
+        if (streamed)
+        {
+            args.Add("--stream");
+        }
+        var (code, output) = Run(mpiexec, args, new Dictionary<string, string>());
+        Assert.AreEqual(0, code, output);
+        var results = output.Split('\n').Where(l => l.StartsWith("RESULT ", StringComparison.Ordinal)).OrderBy(l => l, StringComparer.Ordinal).ToList();
+        Assert.AreEqual(2, results.Count, output);
+        // Every rank takes the smallest shard's rows per pass (rank 0 leaves 22 of its rows out, others every pass): cached,
+        // rank 1's 459 finite rows; streamed, its counted 460 (the NaN row is found while reading, so rank 1's last batch
+        // has 11 rows to rank 0's 12). 29 batches of 16 or fewer either way.
+        long perRank = streamed ? 460 : 459;
+        foreach (string result in results)
+        {
+            StringAssert.Contains(result, $" steps=29 read=", output);
+            StringAssert.Contains(result, $" sharded=True trained={2 * perRank} skipped=20 nonfinite=1 ", output);
+            Assert.IsTrue(result.Contains("agree=True", StringComparison.Ordinal), "both ranks hold the byte-identical model: " + output);
+        }
+        StringAssert.Contains(results[0], " read=481 ", "rank 0 computed its 481 labelled rows' features");
+        StringAssert.Contains(results[1], " read=460 ", "rank 1 computed its 460 labelled rows' features (the NaN row's too)");
+        double accuracy = double.Parse(results[0].Split("accuracy=")[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.IsTrue(accuracy >= 0.8, $"the model learned the task: {accuracy:P1}");
+    }
+
+    [TestMethod]
     public void AnInterruptedDataParallelFitResumesToTheSameModel()
     {
         string mpiexec = RequireMpich();
@@ -154,10 +187,13 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
-    public void RanksGivenDifferentFitsAreRefusedBeforeTraining()
+    [DataRow("--different-rank")]
+    [DataRow("--different-data-rank")]
+    public void RanksGivenDifferentFitsAreRefusedBeforeTraining(string difference)
     {
         string mpiexec = RequireMpich();
-        var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--different-rank", "1" }, new Dictionary<string, string>());
+        // Another seed on rank 1, or a view one row longer there (each rank reads only its shard, so the view's length is compared).
+        var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", difference, "1" }, new Dictionary<string, string>());
         Assert.AreNotEqual(0, code, output);
         StringAssert.Contains(output, "were given different Fits");
         StringAssert.Contains(output, "DataParallel = false");

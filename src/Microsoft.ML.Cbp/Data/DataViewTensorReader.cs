@@ -36,13 +36,16 @@ internal static class DataViewTensorReader
     /// <summary>Bytes of the staging chunk that rows are read into before they are copied into the cache tensor.</summary>
     private const long ChunkBytes = 8L << 20;
 
-    /// <summary>Counts the rows a cursor over only the label column yields, and how many of them have a label (a cheap pass: features are not computed).</summary>
+    /// <summary>
+    /// Counts the rows of <paramref name="shard"/> a cursor over only the label column yields, and how many of them have a
+    /// label (a cheap pass: features are not computed), and the view's rows (every shard's).
+    /// </summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
     /// <param name="labelColumn">Label column name.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
     /// <param name="shard">The rows counted (every row when null); the others' labels are not computed.</param>
-    public static (long Labelled, long Skipped) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
+    public static (long Labelled, long Skipped, long ViewRows) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
         RowShard? shard = null)
     {
         shard ??= RowShard.All;
@@ -52,7 +55,8 @@ internal static class DataViewTensorReader
         using var cursor = data.GetRowCursor(new[] { label });
         var reader = new LabelledRowReader(cursor, data.Schema[featureColumn], label, kind!.Value, withFeatures: false);
         long labelled = 0, skipped = 0;
-        for (long row = 0; ; row++)
+        long row = 0;
+        for (; ; row++)
         {
             bool hasLabel;
             try
@@ -84,7 +88,7 @@ internal static class DataViewTensorReader
                 skipped++;
             }
         }
-        return (labelled, skipped);
+        return (labelled, skipped, row);
     }
 
     /// <summary>Reads every row (of <paramref name="shard"/>) into tensors.</summary>

@@ -23,7 +23,8 @@ namespace Microsoft.ML.Cbp.Data;
 /// a random position and the next row takes its place, so rows move at most about a pool's length from where the source
 /// had them.</para>
 /// <para>Data-parallel training: a source given a <see cref="RowShard"/> reads only that shard's rows (the others are moved
-/// past, their columns never computed), in the view's own order, through the shuffle pool.</para>
+/// past, their columns never computed): its positions of the view's shuffled order (the same order on every shard, from
+/// the common seed) for a view that shuffles itself, else of the view's own order, shuffled through the pool.</para>
 /// <para>Errors: an exception in the source surfaces in the trainer as <see cref="InvalidOperationException"/> naming the row
 /// (0-based position in the pass's cursor: the source's order, or the view's own shuffled order) and wrapping the original; a pass that yields another number of labelled rows than
 /// the first, or a view that cannot be read again, fails with a message that says so. Cancellation stops the producer
@@ -55,7 +56,7 @@ internal sealed class StreamingBatchSource : IBatchSource
     /// <param name="rowShape">How the network sees one feature vector.</param>
     /// <param name="batchSize">Rows per batch; the last batch of a pass may be smaller.</param>
     /// <param name="shuffle">Shuffle every pass (training) or keep the source's order (validation).</param>
-    /// <param name="seed">Seed of the shuffles (pass k uses seed + k).</param>
+    /// <param name="seed">Seed of the shuffles (pass k uses seed + k), common to every shard: a shard's pool shuffles with <see cref="RowShard.ShuffleSeed"/> of it.</param>
     /// <param name="shufflePoolRows">Rows in the shuffle pool for views that cannot shuffle themselves.</param>
     /// <param name="prefetchBatches">Batches the producer may read ahead.</param>
     /// <param name="labelledRowsPerPass">Labelled rows a pass must yield, when a first counting pass already knows it.</param>
@@ -104,13 +105,16 @@ internal sealed class StreamingBatchSource : IBatchSource
     public int PrefetchBatches { get; }
 
     /// <summary>How a training pass is shuffled: by the view itself, through the shuffle pool, or not at all.</summary>
-    public string ShuffleMethod => !Shuffle ? "none" : ViewShuffles ? "the view's own shuffling" : $"a shuffle pool of {ShufflePoolRows:N0} rows";
+    public string ShuffleMethod => !Shuffle ? "none"
+        : ViewShuffles ? (_shard.IsAll ? "the view's own shuffling" : "the view's own shuffling, the same on every shard, each taking its positions of it")
+        : $"a shuffle pool of {ShufflePoolRows:N0} rows";
 
     /// <summary>
-    /// Whether the view shuffles itself: only when it can and every row is read (a shard is defined by positions in the
-    /// view's own order, the same on every process, so a shard is read in that order and shuffled through the pool).
+    /// Whether the view shuffles itself (when it can). Every shard asks for the same shuffled order (the common seed), and
+    /// a shard's rows are its positions of that order: the shards are disjoint and their rows change every pass, and a
+    /// pass's labelled rows per shard can vary when some labels are missing.
     /// </summary>
-    private bool ViewShuffles => Shuffle && _data.CanShuffle && _shard.IsAll;
+    private bool ViewShuffles => Shuffle && _data.CanShuffle;
 
     /// <summary>Labelled rows in a pass: known once a pass has ended (or given by a counting pass), else null.</summary>
     public long? LabelledRowsPerPass => Volatile.Read(ref _labelledRowsPerPass) is long rows and >= 0 ? rows : null;
@@ -295,7 +299,8 @@ internal sealed class StreamingBatchSource : IBatchSource
             }
             // Rows with a label, whether or not their features were finite: what a counting pass over the labels counts.
             labelled += nonFinite;
-            if (LabelledRowsPerPass is long expected && expected != labelled)
+            // (A shard of a view that shuffles itself holds other rows every pass, so its count may vary.)
+            if (LabelledRowsPerPass is long expected && expected != labelled && (_shard.IsAll || !ViewShuffles))
             {
                 throw new InvalidOperationException(
                     $"Pass {pass + 1} over the data yielded {labelled:N0} labelled rows, but the first pass yielded {expected:N0}; training needs a data view that returns the same rows every time it is read.");
@@ -314,7 +319,7 @@ internal sealed class StreamingBatchSource : IBatchSource
     private ShufflePool Pool(int pass)
     {
         int capacity = (int)Math.Min(ShufflePoolRows, Math.Max(2, LabelledRowsPerPass ?? _data.GetRowCount() ?? ShufflePoolRows));
-        var random = new Random(unchecked((int)(Seed + pass)));
+        var random = new Random(unchecked((int)(_shard.ShuffleSeed(Seed) + pass)));
         if (_pool is null || _pool.Capacity != capacity)
         {
             _pool = new ShufflePool(capacity, _width, random);

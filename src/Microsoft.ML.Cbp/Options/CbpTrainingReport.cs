@@ -19,7 +19,7 @@ public sealed record CbpTrainingReport
     /// <summary>"CPU" or "CUDA": where TorchSharp trained.</summary>
     public required string TrainingDevice { get; init; }
 
-    /// <summary>Training rows per pass (rows with a missing label are skipped and counted in <see cref="SkippedRows"/>).</summary>
+    /// <summary>Training rows per pass (rows with a missing label are skipped and counted in <see cref="SkippedRows"/>); under data-parallel training every rank's rows together.</summary>
     public required long TrainingRows { get; init; }
 
     /// <summary>Rows skipped per pass for a missing label.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Linq;
 using Microsoft.ML.Cbp.Training;
 
 namespace Microsoft.ML.Cbp.Pipeline;
@@ -51,6 +52,17 @@ internal static class DataParallelCheck
         var sum = new[] { (double)value };
         world.SumInPlace(sum);
         return (long)sum[0];
+    }
+
+    /// <summary>The mean over the ranks of every value of <paramref name="values"/> (jagged arrays of the same shape on every rank).</summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="values">This rank's values.</param>
+    public static double[][] Mean(MpiWorld world, double[][] values)
+    {
+        var flat = values.SelectMany(v => v).ToArray();
+        world.SumInPlace(flat);
+        int at = 0;
+        return values.Select(v => v.Select(_ => flat[at++] / world.Size).ToArray()).ToArray();
     }
 
     /// <summary>The smallest <paramref name="value"/> of any rank.</summary>

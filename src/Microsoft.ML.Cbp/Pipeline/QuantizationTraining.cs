@@ -37,10 +37,11 @@ internal static class QuantizationTraining
         random.manual_seed(seed);
         int outputs = train.ClassCount;
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
-        // Under data-parallel training each rank counted its own shard: the fingerprint holds the data's rows, their sum.
+        // Under data-parallel training each rank counted its own shard: the data's labelled rows are their sum, and the
+        // fingerprint also holds the view's rows as this rank counted them, so ranks given views of other lengths differ.
         long dataRows = world is null ? train.ExpectedRows : DataParallelCheck.Total(world, train.ExpectedRows);
         string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, dataRows, train, validation, OnnxModelFile.ToBytes(model), ranks,
-            world is null ? null : device.type.ToString());
+            world is null ? null : device.type.ToString(), train.ViewRows);
         if (world is not null)
         {
             DataParallelCheck.SameFitOnEveryRank(world, fingerprint);
@@ -80,11 +81,11 @@ internal static class QuantizationTraining
         }
         // Data-parallel: each rank reads its own shard of the rows (RowShard), shuffled every pass from the common seed and
         // its rank, in batches of BatchSize; every rank takes as many rows per pass as the smallest shard holds.
-        long shuffleSeed = train.Shard.ShuffleSeed(seed);
-        IBatchSource rankSource = train.Batches(rowShape, options.BatchSize, shuffle: true, shuffleSeed, device);
+        IBatchSource rankSource = train.Batches(rowShape, options.BatchSize, shuffle: true, seed, device);
         if (options.Augmentation is { } augment)
         {
-            rankSource = augment.Wrap(rankSource, shuffleSeed);
+            // Every rank draws its own augmentations.
+            rankSource = augment.Wrap(rankSource, train.Shard.ShuffleSeed(seed));
         }
         int minimumRows = batchNorm ? MinimumBatchNormRows : 1;
         long rows = world is null ? train.Rows : (long)DataParallelCheck.Minimum(world, train.Rows);
@@ -151,9 +152,14 @@ internal static class QuantizationTraining
         else if (options.MaxModelBytes is long maxBytes)
         {
             using var scope = NewDisposeScope();
-            // Under data-parallel training every rank measures on its own batches and rank 0's plan is kept (below).
+            // Under data-parallel training every rank measures on its own batches and the ranks' increases are averaged, so
+            // the plan rests on the combined batches' rows; rank 0's plan is kept (below).
             var batchesForSensitivity = trainSource.Pass(0).Take(SensitivityBatches).ToList();
             var increase = SizeBudget.LossIncrease(module, loss, batchesForSensitivity, selected, choices!, options.ScaleMode);
+            if (world is not null)
+            {
+                increase = DataParallelCheck.Mean(world, increase);
+            }
             precision = SizeBudget.Plan(selected, choices!, increase, maxBytes, plan => CompactUnder(module, rowShape, plan, options.ScaleMode));
             sizePlan = precision.ToDictionary(p => p.Key, p => choices!.ToList().IndexOf(p.Value), StringComparer.Ordinal);
             if (world is not null)
@@ -226,7 +232,8 @@ internal static class QuantizationTraining
             Network = network,
             Constraint = options.Constraint,
             TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
-            TrainingRows = world is null ? train.Rows : DataParallelCheck.Total(world, train.Rows),
+            // Under data-parallel training: every rank's rows per pass together.
+            TrainingRows = world is null ? train.Rows : rows * world.Size,
             SkippedRows = world is null ? train.SkippedRows : DataParallelCheck.Total(world, train.SkippedRows),
             SkippedNonFiniteRows = world is null ? train.NonFiniteRows : DataParallelCheck.Total(world, train.NonFiniteRows),
             DataPath = train.Description,

@@ -229,8 +229,9 @@ internal sealed class TrainingCheckpoint : IDisposable
     /// <param name="initialNetwork">The network before training, as ONNX bytes.</param>
     /// <param name="ranks">Ranks of a data-parallel Fit (1 alone).</param>
     /// <param name="device">The device type a data-parallel rank trains on.</param>
+    /// <param name="viewRows">A data-parallel rank's count of the view's rows (every shard's), which must be the same on every rank.</param>
     public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, long dataRows, TrainingData train, TrainingData? validation, byte[] initialNetwork,
-        int ranks = 1, string? device = null)
+        int ranks = 1, string? device = null, long viewRows = 0)
     {
         string text = string.Join("|", new object?[]
         {
@@ -241,7 +242,7 @@ internal sealed class TrainingCheckpoint : IDisposable
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,
             options.MaxModelBytes, options.MaxModelBytes is null ? null : string.Join(";", options.MixedConstraints.Select(c => string.Join(",", c.Levels.Select(l => l.ToString("R", System.Globalization.CultureInfo.InvariantCulture))))),
             Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)),
-        }.Concat(ranks > 1 ? new object?[] { ranks, device, "row shards" } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
+        }.Concat(ranks > 1 ? new object?[] { ranks, device, "row shards", viewRows } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 

@@ -50,6 +50,9 @@ internal sealed class TrainingData : IDisposable
     /// <summary>Rows per pass (of <see cref="Shard"/>) before training: the view's row count, or a counting pass's labelled rows.</summary>
     public long ExpectedRows { get; }
 
+    /// <summary>The view's rows, labelled or not, of every shard (from the counting pass, or the view's own count).</summary>
+    public long ViewRows { get; private init; }
+
     /// <summary>Whether <see cref="ExpectedRows"/> came from a counting pass (the view did not know its row count).</summary>
     public bool Counted { get; }
 
@@ -88,20 +91,21 @@ internal sealed class TrainingData : IDisposable
         // Data that will stream is counted (labelled rows, label column only), so the schedule and progress use the rows
         // training really sees; data that will be cached is counted exactly while it is read.
         bool counted = known is null || !shard.IsAll || (long)width * sizeof(float) * known > options.DataCacheBudgetBytes;
-        long rows = counted ? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken, shard).Labelled : known!.Value;
+        var count = counted ? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken, shard) : default;
+        long rows = counted ? count.Labelled : known!.Value;
         if (rows == 0)
         {
             throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'" + (shard.IsAll ? "." : $" in shard {shard.Index} of {shard.Count} ({shard})."),
                 role == "training data" ? "input" : nameof(options.ValidationData));
         }
-        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted, shard);
+        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted, shard) { ViewRows = counted ? count.ViewRows : known!.Value };
     }
 
     /// <summary>The batches: cached when the data's float size fits the cache budget, streamed otherwise.</summary>
     /// <param name="rowShape">How the network sees one feature vector.</param>
     /// <param name="batchSize">Rows per batch.</param>
     /// <param name="shuffle">Shuffle every pass (training) or not (validation).</param>
-    /// <param name="seed">Seed of the shuffles.</param>
+    /// <param name="seed">Seed of the shuffles, common to every rank (a shard's own shuffles use <see cref="RowShard.ShuffleSeed"/>).</param>
     /// <param name="device">Where batches go.</param>
     public IBatchSource Batches(long[] rowShape, int batchSize, bool shuffle, long seed, Device device)
     {
@@ -114,7 +118,7 @@ internal sealed class TrainingData : IDisposable
             using var cached = DataViewTensorReader.Read(_data, _options.FeatureColumnName, _options.LabelColumnName, rowShape, ExpectedRows,
                 _options.SkipRowsWithNonFiniteFeatures, _options.CancellationToken, Shard);
             // The source aliases the tensors on the CPU and copies them to a GPU; either way the reader's handles can go.
-            _memory = new InMemoryBatchSource(cached.Features, cached.Labels, batchSize, shuffle, seed, device);
+            _memory = new InMemoryBatchSource(cached.Features, cached.Labels, batchSize, shuffle, Shard.ShuffleSeed(seed), device);
             _cachedRows = cached.Rows;
             _cachedSkipped = cached.SkippedRows;
             _cachedNonFinite = cached.NonFiniteRows;

@@ -83,6 +83,13 @@ internal sealed class DataParallelBatchSource : IBatchSource
             }
             if (!_everyRankHasOne(features is not null))
             {
+                // The rows left over are read to the pass's end (a few here; more only when another rank ran short), so that a
+                // streamed source finishes its pass: its per-pass counts and its same-rows-every-pass check need the end.
+                while (batches.MoveNext())
+                {
+                    batches.Current.Features.Dispose();
+                    batches.Current.Labels.Dispose();
+                }
                 yield break;
             }
             left -= features!.shape[0];
