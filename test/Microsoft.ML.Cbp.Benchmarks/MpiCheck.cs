@@ -7,8 +7,8 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 
 /// <summary>
 /// The MPI binding's smoke check, run under a launcher (<c>mpiexec -n N dotnet Microsoft.ML.Cbp.Benchmarks.dll --suite
-/// mpi-check</c>): every rank sums, maximises and broadcasts known values and prints one RESULT line saying whether
-/// each came back as computed by hand. Exit code 0 when all did.
+/// mpi-check</c>): every rank sums, maximises and broadcasts known values, and checks identical and drifted weights with the
+/// end-of-training check, and prints one RESULT line saying whether each came back as computed by hand. Exit code 0 when all did.
 /// </summary>
 internal static class MpiCheck
 {
@@ -44,9 +44,31 @@ internal static class MpiCheck
         var bytes = rank == 0 ? Enumerable.Range(0, 257).Select(i => (byte)(i * 7)).ToArray() : new byte[257];
         world.Broadcast(bytes, root: 0);
         bool broadcast = bytes.Select((b, i) => b == (byte)(i * 7)).All(ok => ok);
-        bool ok = sums && floatSums && max && broadcast;
+        // The end-of-training weights check: the same tensors on every rank pass; one value changed on the last rank by one
+        // float32 step is refused on every rank.
+        bool weights;
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        {
+            var same = TorchSharp.torch.arange(12, dtype: TorchSharp.torch.ScalarType.Float32).reshape(3, 4);
+            var drifted = same.clone();
+            if (rank == size - 1)
+            {
+                drifted[1, 2] = TorchSharp.torch.tensor(MathF.BitIncrement(6f));
+            }
+            Pipeline.DataParallelCheck.SameWeightsOnEveryRank(world, new[] { ("w", same), ("b", same.sum(1)) });
+            try
+            {
+                Pipeline.DataParallelCheck.SameWeightsOnEveryRank(world, new[] { ("w", drifted), ("b", same.sum(1)) });
+                weights = false;
+            }
+            catch (InvalidOperationException e)
+            {
+                weights = e.Message.Contains("ended training with different weights", StringComparison.Ordinal);
+            }
+        }
+        bool ok = sums && floatSums && max && broadcast && weights;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT rank={rank} size={size} library={world.LibraryName} sums={sums} float_sums={floatSums} max={max} broadcast={broadcast} ok={ok}"));
+            $"RESULT rank={rank} size={size} library={world.LibraryName} sums={sums} float_sums={floatSums} max={max} broadcast={broadcast} weights={weights} ok={ok}"));
         return ok ? 0 : 1;
     }
 }

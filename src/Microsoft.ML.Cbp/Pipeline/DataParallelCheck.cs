@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Linq;
 using Microsoft.ML.Cbp.Training;
 
@@ -23,6 +25,32 @@ internal static class DataParallelCheck
             throw new InvalidOperationException(
                 $"The {world.Size} ranks of this MPI job were given different Fits (options, seed, training or validation data, or network); " +
                 "data-parallel training needs the same on every rank. Start every rank with the same program and data, or set DataParallel = false.");
+        }
+    }
+
+    /// <summary>
+    /// Checks, after training, that every rank holds bit-identical weights and buffers (a SHA-256 of their bytes, 48 bits
+    /// of it compared by an all-reduced minimum and maximum): the averaged steps keep them identical, and a rank that drifted
+    /// (hardware or library differences between nodes) would otherwise export another model than rank 0 without a word.
+    /// </summary>
+    /// <param name="world">The MPI job.</param>
+    /// <param name="tensors">The module's named parameters and buffers, in the same order on every rank.</param>
+    /// <exception cref="InvalidOperationException">The ranks' weights differ.</exception>
+    public static void SameWeightsOnEveryRank(MpiWorld world, IEnumerable<(string Name, TorchSharp.torch.Tensor Value)> tensors)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, value) in tensors)
+        {
+            using var contiguous = value.detach().cpu().contiguous();
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
+            hash.AppendData(contiguous.bytes);
+        }
+        long digest = long.Parse(Convert.ToHexString(hash.GetHashAndReset())[..12], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        if (!SameOnEveryRank(world, digest))
+        {
+            throw new InvalidOperationException(
+                $"The {world.Size} ranks of this MPI job ended training with different weights (an all-reduced checksum); their models would differ, so nothing was exported. " +
+                "Train on nodes with the same hardware and libraries, or with DataParallel = false. Please report this.");
         }
     }
 

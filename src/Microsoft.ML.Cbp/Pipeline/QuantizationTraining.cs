@@ -209,6 +209,11 @@ internal static class QuantizationTraining
         var layerStatistics = trainer.MeasureConstraintPerLayer().ToDictionary(kv => module.InitializerName(kv.Key), kv => kv.Value, StringComparer.Ordinal);
         var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
+        if (world is not null)
+        {
+            DataParallelCheck.SameWeightsOnEveryRank(world, module.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
+                .Concat(module.named_buffers().Select(b => (b.name, b.buffer))));
+        }
         CheckFinite(module, trainSource, world);
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
