@@ -15,7 +15,7 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 
 /// <summary>
 /// One CBP epoch of the small CNN on Fashion-MNIST: one process with 2 TorchSharp threads and batches of 64, against 2
-/// MPI ranks (mpiexec -n 2) with 1 thread each and batches of 32 of their own rows (the same combined batch; row i to rank i mod 2), taking
+/// MPI ranks (mpiexec -n 2) with 1 thread each and batches of 32 of their own rows (the same combined batch; labelled row i to rank i mod 2), taking
 /// turns. Reports epoch seconds, the all-reduce's share of a step and the gradient bytes per step, and the time of one
 /// streamed pass over images decoded on every read: one process reading every row against 2 ranks reading their own shards.
 /// </summary>
@@ -56,7 +56,7 @@ internal static class DataParallelBenchmark
         text.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC with `{command}` on {Environment.ProcessorCount} cores ({RuntimeInformation.OSDescription.Trim()}), MPICH " +
             $"(mpiexec.hydra, shared memory). One CBP epoch of the small CNN (ternary, first and last layers float) over {rows:N0} Fashion-MNIST training images " +
             $"({(whole ? (quick ? "the first of the whole set" : "the whole set") : "the subset shipped with the samples")}), combined batch {CombinedBatch}: one process with 2 TorchSharp threads, against 2 ranks with 1 thread and " +
-            $"batches of {CombinedBatch / 2} of their own rows (row i to rank i mod 2, as Fit shards the data); the two take turns, {rounds} round(s).");
+            $"batches of {CombinedBatch / 2} of their own rows (labelled row i to rank i mod 2, as Fit shards the data); the two take turns, {rounds} round(s).");
         text.AppendLine();
         text.AppendLine("| round | one process x 2 threads, s | 2 ranks x 1 thread, s | ranks / one process | all-reduce share of the ranks' epoch | averaging (copies + all-reduce) share |");
         text.AppendLine("|---:|---:|---:|---:|---:|---:|");
@@ -71,7 +71,7 @@ internal static class DataParallelBenchmark
         text.AppendLine();
         text.AppendLine($"Reading: one shuffled streamed pass (`StreamingBatchSource`, as Fit streams data above its cache budget) over {imageRows:N0} PNG images decoded and " +
             "resized on every read (224 px to 32 x 32, SkiaSharp, `DecodingImageView`): one process reading every row, against 2 ranks each reading its own shard " +
-            "(row i to rank i mod 2) at the same time, the slower rank's time; the same rounds, taking turns.");
+            "(labelled row i to rank i mod 2) at the same time, the slower rank's time; the same rounds, taking turns.");
         text.AppendLine();
         text.AppendLine("| round | one process, every row, s | 2 ranks, own shard each, s | ranks / one process |");
         text.AppendLine("|---:|---:|---:|---:|");
@@ -141,7 +141,7 @@ internal static class DataParallelBenchmark
             var model = CbpArchitecture.SmallCnn().Build(new long[] { 1, 28, 28 }, 10, seed: 1);
             using var module = new OnnxGraphModule(model);
             var names = ConstrainedInitializerSelection.Select(model).Select(module.MemberName).ToList();
-            // Each rank its own rows (row i to rank i mod N), reshuffled per pass; one process the combined batch.
+            // Each rank its own rows (labelled row i to rank i mod N), reshuffled per pass; one process the combined batch.
             var (source, owner) = world is null
                 ? (new InMemoryBatchSource(features, labels, CombinedBatch, shuffle: true, seed: 2), null)
                 : ShardedTensors.ForRank(features, labels, CombinedBatch / world.Size, world, shuffle: true, seed: 2);

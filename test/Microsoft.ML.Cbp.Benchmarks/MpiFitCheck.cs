@@ -95,7 +95,7 @@ internal static class MpiFitCheck
                 }
             },
         }).Fit(view);
-        // Which rows this rank computed features for: its shard's only (row i to rank i mod N), and every row on some rank.
+        // Which rows this rank computed features for: its shard's only (labelled row k to rank k mod N), and every row on some rank.
         int[] readRows;
         lock (read)
         {
@@ -107,7 +107,9 @@ internal static class MpiFitCheck
             row.Read = null;
         }
         var world = MpiWorld.Current!;
-        bool ownRowsOnly = readRows.All(i => i % world.Size == rank);
+        // Labelled row k (in the view's order) belongs to rank k mod N.
+        var labelledIndex = data.Where(r => r.Label < 3).Select((r, k) => (r.Id, k)).ToDictionary(x => x.Id, x => x.k);
+        bool ownRowsOnly = readRows.All(i => labelledIndex.TryGetValue(i, out int k) && k % world.Size == rank);
         var counts = new[] { (double)readRows.Length, ownRowsOnly ? 1 : 0 };
         world.SumInPlace(counts);
         // Features are computed for labelled rows only.

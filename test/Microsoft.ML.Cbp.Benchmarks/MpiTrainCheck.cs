@@ -54,7 +54,7 @@ internal static class MpiTrainCheck
         var model = CbpArchitecture.Mlp(new[] { 24 }, batchNorm: false).Build(new long[] { 12 }, 3, seed: 3);
         using var module = new OnnxGraphModule(model);
         var names = ConstrainedInitializerSelection.Select(model, keepFirstAndLastFloat: false).Select(module.MemberName).ToList();
-        // Each rank its own rows (row i to rank i mod N, in order), the process alone their batches side by side.
+        // Each rank its own rows (labelled row i to rank i mod N, in order), the process alone their batches side by side.
         var (source, owner) = world is null ? (ShardedTensors.Combined(features, labels, rowsPerRank, ranks), null) : ShardedTensors.ForRank(features, labels, rowsPerRank, world, shuffle: false, seed: 9);
         using var owned = owner ?? (IDisposable)source;
         // A long update period: most multiplier updates come from the all-reduced Lagrangian sum no longer decreasing (a plateau).

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Cbp.Benchmarks;
 
 /// <summary>
-/// Rows in memory split as a data-parallel Fit splits an IDataView (<see cref="RowShard"/>: row i to rank i mod N, each
+/// Rows in memory split as a data-parallel Fit splits an IDataView (<see cref="RowShard"/>: labelled row i to rank i mod N, each
 /// rank's batches made collective by <see cref="DataParallelBatchSource"/>), and the one-process source that takes the
 /// same steps: its every batch holds the ranks' batches together, in rank order.
 /// </summary>
@@ -43,7 +43,7 @@ internal static class ShardedTensors
         {
             for (int rank = 0; rank < ranks; rank++)
             {
-                // Position j of shard r is row j x N + r.
+                // Position j of shard r is row j x N + r (every row here has a label).
                 for (long j = start; j < Math.Min(start + batchSize, perRank); j++)
                 {
                     order.Add(j * ranks + rank);

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Cbp.Tests;
 
 /// <summary>
-/// What each rank of a data-parallel Fit reads (no MPI needed): its shard of the rows (row i to shard i mod N) through the
+/// What each rank of a data-parallel Fit reads (no MPI needed): its shard of the rows (labelled row k to shard k mod N) through the
 /// count, the cache and the stream, computing no other row's features; and its batches made collective (equal rows and
 /// steps on every rank, a pass that ends on every rank when one runs short).
 /// </summary>
@@ -30,7 +30,7 @@ public sealed class DataParallelReadingTests
         var view = ml.Data.LoadFromEnumerable(rows);
         if (cache)
         {
-            // A view that can shuffle itself: a shard is still defined by the view's own order.
+            // A view that can shuffle itself: streamed shards take their labelled rows of its shuffled order, the same on every shard.
             view = ml.Data.Cache(view);
             view.Preview(Rows);
             read.Clear();
@@ -39,7 +39,7 @@ public sealed class DataParallelReadingTests
     }
 
     /// <summary>The labelled rows of shard <paramref name="index"/> of <paramref name="count"/>, worked out by hand.</summary>
-    private static int[] Expected(int index, int count) => Enumerable.Range(0, Rows).Where(i => i % count == index && i % 10 != 5).ToArray();
+    private static int[] Expected(int index, int count) => Enumerable.Range(0, Rows).Where(i => i % 10 != 5).Where((_, k) => k % count == index).ToArray();
 
     private static int[] RowsOf(IEnumerable<(Tensor Features, Tensor Labels)> batches) =>
         batches.SelectMany(b => { using var column = b.Features.flatten(1).select(1, 0); return column.data<float>().ToArray(); }).Select(v => (int)v).ToArray();
@@ -55,12 +55,15 @@ public sealed class DataParallelReadingTests
             var rows = new RowShard(shard, 3);
             var count = DataViewTensorReader.CountRows(view, "Features", "Label", shard: rows);
             Assert.AreEqual((long)Expected(shard, 3).Length, count.Labelled, $"shard {shard}'s labelled rows");
+            // Rows without a label belong to no shard; each is reported skipped by shard (position mod 3).
             Assert.AreEqual(Enumerable.Range(0, Rows).LongCount(i => i % 3 == shard && i % 10 == 5), count.Skipped, $"shard {shard}'s rows without a label");
+            Assert.AreEqual(36L, count.ViewLabelled, "every shard learns the view's labelled rows");
+            Assert.AreEqual(new RowShard(shard, 3).RowsOf(36), count.Labelled, "ceil((36 - shard) / 3)");
             Assert.AreEqual((long)Rows, count.ViewRows, "every shard learns the view's rows");
             Assert.AreEqual(0, read.Count, "counting computes no features");
             using var cached = DataViewTensorReader.Read(view, "Features", "Label", new long[] { RecordedRow.Width }, Expected(shard, 3).Length, shard: rows);
             int[] rowsRead = cached.Features.select(1, 0).data<float>().ToArray().Select(v => (int)v).ToArray();
-            CollectionAssert.AreEqual(Expected(shard, 3), rowsRead, $"shard {shard} caches rows i with i mod 3 = {shard}, in order");
+            CollectionAssert.AreEqual(Expected(shard, 3), rowsRead, $"shard {shard} caches labelled rows k with k mod 3 = {shard}, in order");
             CollectionAssert.AreEqual(Expected(shard, 3).Select(i => (long)(i % 3)).ToArray(), cached.Labels.data<long>().ToArray(), "with their own labels");
             CollectionAssert.AreEquivalent(Expected(shard, 3), read.ToList(), $"shard {shard} computed the features of its own labelled rows only");
             seen.AddRange(rowsRead);
@@ -84,7 +87,7 @@ public sealed class DataParallelReadingTests
         {
             // (The cached view computed every row's features once, while it was filled.)
             CollectionAssert.AreEquivalent(secondFirstPass, read.ToList(), "a shard computes the features of its own rows only");
-            CollectionAssert.AreEquivalent(Expected(1, 2), secondFirstPass, "in the view's own order, shard 1 holds the odd rows");
+            CollectionAssert.AreEquivalent(Expected(1, 2), secondFirstPass, "in the view's own order, shard 1 holds the odd labelled rows");
         }
         var first = Shard(0);
         var passes = new[] { (First: RowsOf(first.Pass(0)), Second: secondFirstPass), (First: RowsOf(first.Pass(1)), Second: RowsOf(second.Pass(1))) };
@@ -113,12 +116,14 @@ public sealed class DataParallelReadingTests
         var (view, _) = Data(ml);
         var options = new CbpQuantizeOptions { Architecture = CbpArchitecture.Mlp(new[] { 4 }) };
         using var data = TrainingData.Open(view, options, "training data", new RowShard(2, 4));
-        // Rows 2, 6, ..., 38 (10 rows), none with a missing label (those are 5, 15, 25, 35).
-        Assert.AreEqual(10L, data.ExpectedRows);
+        // Labelled rows 2, 6, ..., 34 of 36 (rows 5, 15, 25, 35 have no label): 9 rows.
+        Assert.AreEqual(9L, data.ExpectedRows);
+        Assert.AreEqual(36L, data.DataRows);
+        Assert.AreEqual((long)Rows, data.ViewRows);
         using var scope = NewDisposeScope();
         var batches = data.Batches(new long[] { RecordedRow.Width }, 4, shuffle: false, seed: 1, CPU);
         CollectionAssert.AreEqual(Expected(2, 4), RowsOf(batches.Pass(0)));
-        StringAssert.StartsWith(data.Description, "shard 2 of 4 (rows i with i mod 4 = 2), cached in memory (10 rows");
+        StringAssert.StartsWith(data.Description, "shard 2 of 4 (labelled rows k with k mod 4 = 2), cached in memory (9 rows");
     }
 
     [TestMethod]

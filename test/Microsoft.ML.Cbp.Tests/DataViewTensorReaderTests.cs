@@ -62,7 +62,7 @@ public sealed class DataViewTensorReaderTests
         CollectionAssert.AreEqual(new float[] { 0.5f, -1f }, regression.Labels.data<float>().ToArray());
         CollectionAssert.AreEqual(new float[] { 1, 2, 3, 7, 8, 9 }, regression.Features.data<float>().ToArray());
         CollectionAssert.AreEqual(new long[] { 2, 1, 3 }, regression.Features.shape, "rows in the network's row shape");
-        Assert.AreEqual((2L, 1L, 3L), DataViewTensorReader.CountRows(Data(ml), "Features", "Target"), "the cheap count agrees");
+        Assert.AreEqual((2L, 1L, 3L, 2L), DataViewTensorReader.CountRows(Data(ml), "Features", "Target"), "the cheap count agrees");
     }
 
     [TestMethod]

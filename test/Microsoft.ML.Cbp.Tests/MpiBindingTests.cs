@@ -90,7 +90,7 @@ public sealed class MpiBindingTests
             StringAssert.Contains(results[1], "rank=1 agree=True reports=0 ", "rank 1 reports no progress");
             // 960 rows, BatchSize 16, 2 ranks: 30 steps per pass on each rank's share (one process would take 60).
             Assert.IsTrue(results.All(r => r.Contains(" steps=30 ", StringComparison.Ordinal)), output);
-            // Each rank computed the features of its own 480 rows only (row i on rank i mod 2), and the two shards hold every row.
+            // Each rank computed the features of its own 480 rows only (labelled row k on rank k mod 2), and the two shards hold every row.
             Assert.IsTrue(results.All(r => r.Contains(" read=480 sharded=True ", StringComparison.Ordinal)), output);
             Assert.IsFalse(results[0].Contains("reports=0 ", StringComparison.Ordinal), "rank 0 reports progress");
             double accuracy = double.Parse(results[0].Split("accuracy=")[1], System.Globalization.CultureInfo.InvariantCulture);
@@ -109,8 +109,8 @@ public sealed class MpiBindingTests
     public void ShardsOfUnequalSizesTrainTheSameStepsOnEveryRank(bool streamed)
     {
         string mpiexec = RequireMpich();
-        // 961 rows; rows 7, 57, ..., 957 (20, all odd: rank 1's) have no label; row 101 (rank 1's) a NaN feature, skipped.
-        // Rank 0 holds 481 positions, all labelled; rank 1 480 positions, 460 labelled of which 459 finite.
+        // 961 rows; rows 7, 57, ..., 957 (20, all at odd positions) have no label; row 101 (labelled row 99: rank 1's) a NaN
+        // feature, skipped. 941 labelled rows: rank 0 holds 471, rank 1 470 of which 469 finite.
         var args = new List<string> { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--rows", "961", "--missing-every", "50", "--nan-row", "101" };
         if (streamed)
         {
@@ -120,18 +120,18 @@ public sealed class MpiBindingTests
         Assert.AreEqual(0, code, output);
         var results = output.Split('\n').Where(l => l.StartsWith("RESULT ", StringComparison.Ordinal)).OrderBy(l => l, StringComparer.Ordinal).ToList();
         Assert.AreEqual(2, results.Count, output);
-        // Every rank takes the smallest shard's rows per pass (rank 0 leaves 22 of its rows out, others every pass): cached,
-        // rank 1's 459 finite rows; streamed, its counted 460 (the NaN row is found while reading, so rank 1's last batch
-        // has 11 rows to rank 0's 12). 29 batches of 16 or fewer either way.
-        long perRank = streamed ? 460 : 459;
+        // Every rank takes the smallest shard's rows per pass: cached, rank 1's 469 finite rows (rank 0 leaves out 2 of its
+        // 471, others every pass); streamed, the counted 470 (the NaN row is found while reading, so rank 1's last batch has
+        // 5 rows to rank 0's 6, and 939 rows train). 30 batches of 16 or fewer either way.
+        long trained = streamed ? 939 : 938;
         foreach (string result in results)
         {
-            StringAssert.Contains(result, $" steps=29 read=", output);
-            StringAssert.Contains(result, $" sharded=True trained={2 * perRank} skipped=20 nonfinite=1 ", output);
+            StringAssert.Contains(result, $" steps=30 read=", output);
+            StringAssert.Contains(result, $" sharded=True trained={trained} skipped=20 nonfinite=1 ", output);
             Assert.IsTrue(result.Contains("agree=True", StringComparison.Ordinal), "both ranks hold the byte-identical model: " + output);
         }
-        StringAssert.Contains(results[0], " read=481 ", "rank 0 computed its 481 labelled rows' features");
-        StringAssert.Contains(results[1], " read=460 ", "rank 1 computed its 460 labelled rows' features (the NaN row's too)");
+        StringAssert.Contains(results[0], " read=471 ", "rank 0 computed its 471 labelled rows' features");
+        StringAssert.Contains(results[1], " read=470 ", "rank 1 computed its 470 labelled rows' features (the NaN row's too)");
         double accuracy = double.Parse(results[0].Split("accuracy=")[1], System.Globalization.CultureInfo.InvariantCulture);
         Assert.IsTrue(accuracy >= 0.8, $"the model learned the task: {accuracy:P1}");
     }

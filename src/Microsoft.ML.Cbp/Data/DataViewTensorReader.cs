@@ -37,15 +37,16 @@ internal static class DataViewTensorReader
     private const long ChunkBytes = 8L << 20;
 
     /// <summary>
-    /// Counts the rows of <paramref name="shard"/> a cursor over only the label column yields, and how many of them have a
-    /// label (a cheap pass: features are not computed), and the view's rows (every shard's).
+    /// Counts, in a cheap pass over only the label column (features are not computed), the labelled rows of
+    /// <paramref name="shard"/> and the rows without a label it reports, the view's rows, and the view's labelled rows
+    /// (every shard's).
     /// </summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
     /// <param name="labelColumn">Label column name.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
     /// <param name="shard">The rows counted (every row when null); the others' labels are not computed.</param>
-    public static (long Labelled, long Skipped, long ViewRows) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
+    public static (long Labelled, long Skipped, long ViewRows, long ViewLabelled) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
         RowShard? shard = null)
     {
         shard ??= RowShard.All;
@@ -54,7 +55,7 @@ internal static class DataViewTensorReader
         var label = data.Schema[labelColumn];
         using var cursor = data.GetRowCursor(new[] { label });
         var reader = new LabelledRowReader(cursor, data.Schema[featureColumn], label, kind!.Value, withFeatures: false);
-        long labelled = 0, skipped = 0;
+        long labelled = 0, skipped = 0, labelledIndex = 0;
         long row = 0;
         for (; ; row++)
         {
@@ -69,10 +70,6 @@ internal static class DataViewTensorReader
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                 }
-                if (!shard.Contains(row))
-                {
-                    continue;
-                }
                 hasLabel = reader.ReadLabel();
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -81,14 +78,14 @@ internal static class DataViewTensorReader
             }
             if (hasLabel)
             {
-                labelled++;
+                labelled += shard.Contains(labelledIndex++) ? 1 : 0;
             }
-            else
+            else if (shard.CountsUnlabelled(row))
             {
                 skipped++;
             }
         }
-        return (labelled, skipped, row);
+        return (labelled, skipped, row, labelledIndex);
     }
 
     /// <summary>Reads every row (of <paramref name="shard"/>) into tensors.</summary>
@@ -125,7 +122,7 @@ internal static class DataViewTensorReader
         var chunk = new float[(long)chunkRows * width];
         var chunkClasses = new long[chunkRows];
         var chunkTargets = new float[chunkRows];
-        long rows = 0, skipped = 0, row = -1, nonFinite = 0, firstBadRow = -1;
+        long rows = 0, skipped = 0, row = -1, nonFinite = 0, firstBadRow = -1, labelledIndex = 0;
         int firstBadSlot = -1;
         float firstBadValue = 0;
         int inChunk = 0;
@@ -165,10 +162,6 @@ internal static class DataViewTensorReader
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                 }
-                if (!shard.Contains(row))
-                {
-                    continue;
-                }
                 try
                 {
                     labelled = reader.ReadLabel();
@@ -179,7 +172,11 @@ internal static class DataViewTensorReader
                 }
                 if (!labelled)
                 {
-                    skipped++;
+                    skipped += shard.CountsUnlabelled(row) ? 1 : 0;
+                    continue;
+                }
+                if (!shard.Contains(labelledIndex++))
+                {
                     continue;
                 }
                 if (rows == expectedRows)

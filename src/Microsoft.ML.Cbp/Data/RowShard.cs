@@ -3,10 +3,12 @@ using System;
 namespace Microsoft.ML.Cbp.Data;
 
 /// <summary>
-/// The rows of an IDataView one process reads under data-parallel training: row i of the view's cursor (0-based, in
-/// the view's own order, every row counted whether or not it has a label) belongs to shard i mod <see cref="Count"/>,
-/// the rule of tf.data's <c>Dataset.shard</c>. Every row is in exactly one shard; a shard's rows are never computed by
-/// another process (ML.NET getters are lazy, so a row outside the shard costs only the cursor's move past it).
+/// The rows of an IDataView one process trains on under data-parallel training: the k-th row with a label that the
+/// view's cursor yields (0-based; rows without a label belong to no shard and are skipped by all) belongs to shard
+/// k mod <see cref="Count"/>, the rule of tf.data's <c>Dataset.shard</c> applied to the labelled rows. Every labelled row
+/// is in exactly one shard, and the shards of L labelled rows hold ceil((L - index) / Count) rows each, so they differ by
+/// one row at most whatever the pattern of missing labels. Every process reads every row's label (one column, cheap);
+/// a shard's features are never computed by another process (ML.NET getters are lazy).
 /// </summary>
 /// <param name="Index">This shard, 0 to <paramref name="Count"/> - 1 (the MPI rank).</param>
 /// <param name="Count">The number of shards (the MPI world size); 1 reads every row.</param>
@@ -23,9 +25,20 @@ internal sealed record RowShard(int Index, int Count)
     /// <summary>Whether this shard holds every row.</summary>
     public bool IsAll => Count == 1;
 
-    /// <summary>Whether the row at <paramref name="position"/> of the view's cursor belongs to this shard.</summary>
-    /// <param name="position">0-based position in the view's cursor.</param>
-    public bool Contains(long position) => Count == 1 || position % Count == Index;
+    /// <summary>Whether the labelled row <paramref name="labelledIndex"/> belongs to this shard.</summary>
+    /// <param name="labelledIndex">0-based index of the row among the rows with a label, in the cursor's order.</param>
+    public bool Contains(long labelledIndex) => Count == 1 || labelledIndex % Count == Index;
+
+    /// <summary>
+    /// Whether this shard reports the row without a label at <paramref name="position"/> of the cursor as skipped
+    /// (position mod <see cref="Count"/>): every such row is counted by one shard, so the shards' counts add up.
+    /// </summary>
+    /// <param name="position">0-based position in the cursor.</param>
+    public bool CountsUnlabelled(long position) => Count == 1 || position % Count == Index;
+
+    /// <summary>Labelled rows this shard holds when the view has <paramref name="labelledRows"/>: ceil((labelledRows - Index) / Count).</summary>
+    /// <param name="labelledRows">The view's labelled rows.</param>
+    public long RowsOf(long labelledRows) => labelledRows <= Index ? 0 : (labelledRows - Index + Count - 1) / Count;
 
     /// <summary>
     /// The seed of this shard's shuffles (pass k uses it + k): the common seed for shard 0 (so one process shuffles as
@@ -36,5 +49,5 @@ internal sealed record RowShard(int Index, int Count)
     public long ShuffleSeed(long seed) => unchecked(seed + Index * 1_000_003L);
 
     /// <summary>One line for the training report.</summary>
-    public override string ToString() => IsAll ? "every row" : $"rows i with i mod {Count} = {Index}";
+    public override string ToString() => IsAll ? "every row" : $"labelled rows k with k mod {Count} = {Index}";
 }

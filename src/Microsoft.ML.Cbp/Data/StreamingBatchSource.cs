@@ -22,9 +22,9 @@ namespace Microsoft.ML.Cbp.Data;
 /// shuffle pool of <see cref="ShufflePoolRows"/> rows, as ML.NET's <c>ShuffleRows</c> and tf.data do: a row leaves the pool at
 /// a random position and the next row takes its place, so rows move at most about a pool's length from where the source
 /// had them.</para>
-/// <para>Data-parallel training: a source given a <see cref="RowShard"/> reads only that shard's rows (the others are moved
-/// past, their columns never computed): its positions of the view's shuffled order (the same order on every shard, from
-/// the common seed) for a view that shuffles itself, else of the view's own order, shuffled through the pool.</para>
+/// <para>Data-parallel training: a source given a <see cref="RowShard"/> reads every row's label and only its shard's
+/// features: its labelled rows of the view's shuffled order (the same order on every shard, from the common seed) for a
+/// view that shuffles itself, else of the view's own order, shuffled through the pool.</para>
 /// <para>Errors: an exception in the source surfaces in the trainer as <see cref="InvalidOperationException"/> naming the row
 /// (0-based position in the pass's cursor: the source's order, or the view's own shuffled order) and wrapping the original; a pass that yields another number of labelled rows than
 /// the first, or a view that cannot be read again, fails with a message that says so. Cancellation stops the producer
@@ -106,13 +106,13 @@ internal sealed class StreamingBatchSource : IBatchSource
 
     /// <summary>How a training pass is shuffled: by the view itself, through the shuffle pool, or not at all.</summary>
     public string ShuffleMethod => !Shuffle ? "none"
-        : ViewShuffles ? (_shard.IsAll ? "the view's own shuffling" : "the view's own shuffling, the same on every shard, each taking its positions of it")
+        : ViewShuffles ? (_shard.IsAll ? "the view's own shuffling" : "the view's own shuffling, the same on every shard, each taking its labelled rows of it")
         : $"a shuffle pool of {ShufflePoolRows:N0} rows";
 
     /// <summary>
     /// Whether the view shuffles itself (when it can). Every shard asks for the same shuffled order (the common seed), and
-    /// a shard's rows are its positions of that order: the shards are disjoint and their rows change every pass, and a
-    /// pass's labelled rows per shard can vary when some labels are missing.
+    /// a shard's rows are its labelled rows of that order (<see cref="RowShard"/>): the shards are disjoint, hold as many
+    /// rows every pass, and their rows change every pass.
     /// </summary>
     private bool ViewShuffles => Shuffle && _data.CanShuffle;
 
@@ -187,7 +187,7 @@ internal sealed class StreamingBatchSource : IBatchSource
     private void Produce(int pass, BlockingCollection<Batch> queue, ConcurrentBag<Batch> free, CancellationToken stop)
     {
         long row = -1;
-        long labelled = 0, skipped = 0, nonFinite = 0;
+        long labelled = 0, skipped = 0, nonFinite = 0, labelledIndex = 0;
         try
         {
             DataViewRowCursor cursor;
@@ -244,15 +244,15 @@ internal sealed class StreamingBatchSource : IBatchSource
                         break;
                     }
                     row++;
-                    if (!_shard.Contains(row))
-                    {
-                        continue;
-                    }
                     try
                     {
                         if (!reader.ReadLabel())
                         {
-                            skipped++;
+                            skipped += _shard.CountsUnlabelled(row) ? 1 : 0;
+                            continue;
+                        }
+                        if (!_shard.Contains(labelledIndex++))
+                        {
                             continue;
                         }
                         reader.ReadFeatures(rowBuffer);
@@ -299,8 +299,7 @@ internal sealed class StreamingBatchSource : IBatchSource
             }
             // Rows with a label, whether or not their features were finite: what a counting pass over the labels counts.
             labelled += nonFinite;
-            // (A shard of a view that shuffles itself holds other rows every pass, so its count may vary.)
-            if (LabelledRowsPerPass is long expected && expected != labelled && (_shard.IsAll || !ViewShuffles))
+            if (LabelledRowsPerPass is long expected && expected != labelled)
             {
                 throw new InvalidOperationException(
                     $"Pass {pass + 1} over the data yielded {labelled:N0} labelled rows, but the first pass yielded {expected:N0}; training needs a data view that returns the same rows every time it is read.");

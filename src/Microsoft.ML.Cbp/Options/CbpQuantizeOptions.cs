@@ -229,7 +229,7 @@ public sealed class CbpQuantizeOptions
 
     /// <summary>
     /// When the process was started by MPICH's <c>mpiexec -n N</c> (N &gt; 1), Fit trains data-parallel: each rank reads its own
-    /// shard of the training data (row i to rank i mod N, reshuffled every epoch), trains on batches of
+    /// shard of the training data (labelled row k to rank k mod N, reshuffled every epoch), trains on batches of
     /// <see cref="BatchSize"/> of its rows (a combined batch of N x BatchSize), and the ranks average their gradients every
     /// step, so all end with the same model (see <see cref="CbpDataParallel"/> and the README). Default true; false: every
     /// rank trains alone, as without MPI. Without a launcher this option changes nothing.

@@ -37,9 +37,9 @@ internal static class QuantizationTraining
         random.manual_seed(seed);
         int outputs = train.ClassCount;
         var (model, network) = LoadOrBuild(options, train.FeatureWidth, outputs, seed, out long[] rowShape);
-        // Under data-parallel training each rank counted its own shard: the data's labelled rows are their sum, and the
-        // fingerprint also holds the view's rows as this rank counted them, so ranks given views of other lengths differ.
-        long dataRows = world is null ? train.ExpectedRows : DataParallelCheck.Total(world, train.ExpectedRows);
+        // The fingerprint holds the view's labelled rows and, under data-parallel training, its rows as this rank counted
+        // them, so ranks given views of other lengths differ.
+        long dataRows = train.DataRows;
         string fingerprint = TrainingCheckpoint.Fingerprint(options, seed, rowShape, dataRows, train, validation, OnnxModelFile.ToBytes(model), ranks,
             world is null ? null : device.type.ToString(), train.ViewRows);
         if (world is not null)
@@ -237,8 +237,8 @@ internal static class QuantizationTraining
             Network = network,
             Constraint = options.Constraint,
             TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
-            // Under data-parallel training: every rank's rows per pass together.
-            TrainingRows = world is null ? train.Rows : rows * world.Size,
+            // Under data-parallel training: every rank's rows per pass together (a rank that found fewer rows than counted trains those).
+            TrainingRows = world is null ? train.Rows : DataParallelCheck.Total(world, Math.Min(rows, train.Rows)),
             SkippedRows = world is null ? train.SkippedRows : DataParallelCheck.Total(world, train.SkippedRows),
             SkippedNonFiniteRows = world is null ? train.NonFiniteRows : DataParallelCheck.Total(world, train.NonFiniteRows),
             DataPath = train.Description,

@@ -53,11 +53,18 @@ internal sealed class TrainingData : IDisposable
     /// <summary>The view's rows, labelled or not, of every shard (from the counting pass, or the view's own count).</summary>
     public long ViewRows { get; private init; }
 
+    /// <summary>The view's labelled rows, of every shard, before training (<see cref="ExpectedRows"/> when one process reads every row).</summary>
+    public long DataRows { get; private init; }
+
     /// <summary>Whether <see cref="ExpectedRows"/> came from a counting pass (the view did not know its row count).</summary>
     public bool Counted { get; }
 
-    /// <summary>Whether the batches will stream (the data's float size exceeds the cache budget) rather than come from the tensor cache.</summary>
-    public bool Streams => Bytes(ExpectedRows) > _options.DataCacheBudgetBytes;
+    /// <summary>
+    /// Whether the batches will stream (the float size of the largest shard, the whole data for one process, exceeds the
+    /// cache budget) rather than come from the tensor cache: the same answer on every rank, so that every rank reads its
+    /// shard in the same order.
+    /// </summary>
+    public bool Streams => Bytes((DataRows + Shard.Count - 1) / Shard.Count) > _options.DataCacheBudgetBytes;
 
     /// <summary>Labelled rows per pass (exact once the cache is read or a streamed pass has ended; <see cref="ExpectedRows"/> before).</summary>
     public long Rows => _cachedRows ?? (_stream?.LabelledRowsPerPass is long labelled ? labelled - _stream.NonFiniteRowsPerPass : ExpectedRows);
@@ -98,7 +105,11 @@ internal sealed class TrainingData : IDisposable
             throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'" + (shard.IsAll ? "." : $" in shard {shard.Index} of {shard.Count} ({shard})."),
                 role == "training data" ? "input" : nameof(options.ValidationData));
         }
-        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted, shard) { ViewRows = counted ? count.ViewRows : known!.Value };
+        return new TrainingData(data, options, role, width, kind!.Value, classes, rows, counted, shard)
+        {
+            ViewRows = counted ? count.ViewRows : known!.Value,
+            DataRows = counted ? count.ViewLabelled : known!.Value,
+        };
     }
 
     /// <summary>The batches: cached when the data's float size fits the cache budget, streamed otherwise.</summary>
