@@ -13,7 +13,7 @@ namespace Microsoft.ML.Cbp.Benchmarks;
 /// prints whether the ranks ended with byte-identical compact models (an all-reduced checksum), how many progress reports
 /// it received, which rows it computed features for (its shard's only, every row on some rank) and the model's accuracy; rank 0 writes the compact model to --output. <c>--cancel-rank R</c> cancels rank
 /// R's Fit at once, <c>--kill-rank R</c> kills rank R's process after a second and <c>--different-rank R</c> gives rank R
-/// another seed and <c>--different-data-rank R</c> one row more, to check that the job ends clearly; <c>--missing-every K</c>
+/// another seed <c>--different-data-rank R</c> one row more and <c>--reversed-data-rank R</c> the rows in reverse order, to check that the job ends clearly; <c>--missing-every K</c>
 /// and <c>--nan-row J</c> give rows without labels and a row with a NaN feature, so the shards differ in size.
 /// </summary>
 internal static class MpiFitCheck
@@ -42,6 +42,11 @@ internal static class MpiFitCheck
             }
             return new RecordedRow { Id = i, Features = features, Label = label, Read = read };
         }).ToList();
+        // --reversed-data-rank R: rank R's view holds the same rows in reverse order (as an unseeded ShuffleRows would differ).
+        if (Value(args, "--reversed-data-rank") is { } reversed && int.Parse(reversed, CultureInfo.InvariantCulture) == rank)
+        {
+            data.Reverse();
+        }
         using var cancel = new CancellationTokenSource();
         if (Value(args, "--cancel-rank") is { } cancelRank && int.Parse(cancelRank, CultureInfo.InvariantCulture) == rank)
         {

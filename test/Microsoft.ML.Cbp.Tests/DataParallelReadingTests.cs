@@ -69,6 +69,11 @@ public sealed class DataParallelReadingTests
             seen.AddRange(rowsRead);
         }
         CollectionAssert.AreEquivalent(Expected(0, 1), seen, "every labelled row in exactly one shard");
+        // Every shard hashes the whole view's labels in order: the same for every shard, another for the rows reversed.
+        var hashes = Enumerable.Range(0, 3).Select(i => DataViewTensorReader.CountRows(Data(ml).View, "Features", "Label", shard: new RowShard(i, 3)).LabelHash).Distinct().ToList();
+        Assert.AreEqual(1, hashes.Count);
+        var reversed = ml.Data.LoadFromEnumerable(Enumerable.Range(0, Rows).Reverse().Select(i => new RecordedRow { Id = i, Features = new float[RecordedRow.Width], Label = i % 10 == 5 ? 3u : (uint)(i % 3) }));
+        Assert.AreNotEqual(hashes[0], DataViewTensorReader.CountRows(reversed, "Features", "Label").LabelHash);
     }
 
     [TestMethod]

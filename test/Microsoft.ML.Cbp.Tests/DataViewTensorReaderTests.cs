@@ -62,7 +62,15 @@ public sealed class DataViewTensorReaderTests
         CollectionAssert.AreEqual(new float[] { 0.5f, -1f }, regression.Labels.data<float>().ToArray());
         CollectionAssert.AreEqual(new float[] { 1, 2, 3, 7, 8, 9 }, regression.Features.data<float>().ToArray());
         CollectionAssert.AreEqual(new long[] { 2, 1, 3 }, regression.Features.shape, "rows in the network's row shape");
-        Assert.AreEqual((2L, 1L, 3L, 2L), DataViewTensorReader.CountRows(Data(ml), "Features", "Target"), "the cheap count agrees");
+        var count = DataViewTensorReader.CountRows(Data(ml), "Features", "Target");
+        Assert.AreEqual((2L, 1L, 3L, 2L), (count.Labelled, count.Skipped, count.ViewRows, count.ViewLabelled), "the cheap count agrees");
+        // FNV-1a over the targets' bits in order, -1 for the missing one.
+        ulong hash = 14695981039346656037UL;
+        foreach (long value in new long[] { BitConverter.SingleToInt32Bits(0.5f), -1, BitConverter.SingleToInt32Bits(-1f) })
+        {
+            hash = (hash ^ unchecked((ulong)value)) * 1099511628211UL;
+        }
+        Assert.AreEqual(hash, count.LabelHash);
     }
 
     [TestMethod]

@@ -189,10 +189,12 @@ public sealed class MpiBindingTests
     [TestMethod]
     [DataRow("--different-rank")]
     [DataRow("--different-data-rank")]
+    [DataRow("--reversed-data-rank")]
     public void RanksGivenDifferentFitsAreRefusedBeforeTraining(string difference)
     {
         string mpiexec = RequireMpich();
-        // Another seed on rank 1, or a view one row longer there (each rank reads only its shard, so the view's length is compared).
+        // Another seed on rank 1, a view one row longer there, or its rows in another order (each rank reads only its shard,
+        // so the view's length and its labels in order are compared).
         var (code, output) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", difference, "1" }, new Dictionary<string, string>());
         Assert.AreNotEqual(0, code, output);
         StringAssert.Contains(output, "were given different Fits");

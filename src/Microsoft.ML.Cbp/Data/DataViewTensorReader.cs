@@ -39,14 +39,15 @@ internal static class DataViewTensorReader
     /// <summary>
     /// Counts, in a cheap pass over only the label column (features are not computed), the labelled rows of
     /// <paramref name="shard"/> and the rows without a label it reports, the view's rows, and the view's labelled rows
-    /// (every shard's).
+    /// (every shard's); and hashes the labels in the cursor's order (FNV-1a over each row's class index or target bits, -1
+    /// for a missing label), so that processes can check they see the same rows in the same order.
     /// </summary>
     /// <param name="data">The data.</param>
     /// <param name="featureColumn">Feature column name.</param>
     /// <param name="labelColumn">Label column name.</param>
     /// <param name="cancellationToken">Checked every 1024 rows.</param>
     /// <param name="shard">The rows counted (every row when null); the others' labels are not computed.</param>
-    public static (long Labelled, long Skipped, long ViewRows, long ViewLabelled) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
+    public static (long Labelled, long Skipped, long ViewRows, long ViewLabelled, ulong LabelHash) CountRows(IDataView data, string featureColumn, string labelColumn, CancellationToken cancellationToken = default,
         RowShard? shard = null)
     {
         shard ??= RowShard.All;
@@ -56,6 +57,7 @@ internal static class DataViewTensorReader
         using var cursor = data.GetRowCursor(new[] { label });
         var reader = new LabelledRowReader(cursor, data.Schema[featureColumn], label, kind!.Value, withFeatures: false);
         long labelled = 0, skipped = 0, labelledIndex = 0;
+        ulong hash = 14695981039346656037UL;
         long row = 0;
         for (; ; row++)
         {
@@ -76,6 +78,8 @@ internal static class DataViewTensorReader
             {
                 throw new InvalidOperationException($"Reading row {row} of the data (0-based, while counting its rows) failed: {e.Message}", e);
             }
+            long value = !hasLabel ? -1 : kind == LabelKind.Single ? BitConverter.SingleToInt32Bits(reader.Target) : reader.ClassIndex;
+            hash = (hash ^ unchecked((ulong)value)) * 1099511628211UL;
             if (hasLabel)
             {
                 labelled += shard.Contains(labelledIndex++) ? 1 : 0;
@@ -85,7 +89,7 @@ internal static class DataViewTensorReader
                 skipped++;
             }
         }
-        return (labelled, skipped, row, labelledIndex);
+        return (labelled, skipped, row, labelledIndex, hash);
     }
 
     /// <summary>Reads every row (of <paramref name="shard"/>) into tensors.</summary>

@@ -24,7 +24,9 @@ internal static class DataParallelCheck
         {
             throw new InvalidOperationException(
                 $"The {world.Size} ranks of this MPI job were given different Fits (options, seed, training or validation data, or network); " +
-                "data-parallel training needs the same on every rank. Start every rank with the same program and data, or set DataParallel = false.");
+                "data-parallel training needs the same on every rank. Start every rank with the same program and data, or set DataParallel = false. " +
+                "(The training data's rows count and its labels in the view's order are compared: a view whose order changes from process to process, " +
+                "such as ShuffleRows without a seed, cannot be divided between ranks; give it a seed.)");
         }
     }
 

@@ -229,7 +229,7 @@ internal sealed class TrainingCheckpoint : IDisposable
     /// <param name="initialNetwork">The network before training, as ONNX bytes.</param>
     /// <param name="ranks">Ranks of a data-parallel Fit (1 alone).</param>
     /// <param name="device">The device type a data-parallel rank trains on.</param>
-    /// <param name="viewRows">A data-parallel rank's count of the view's rows (every shard's), which must be the same on every rank.</param>
+    /// <param name="viewRows">A data-parallel rank's count of the view's rows (every shard's), which must be the same on every rank (as must the hash of its labels in order, <see cref="TrainingData.LabelHash"/>).</param>
     public static string Fingerprint(CbpQuantizeOptions options, long seed, long[] rowShape, long dataRows, TrainingData train, TrainingData? validation, byte[] initialNetwork,
         int ranks = 1, string? device = null, long viewRows = 0)
     {
@@ -242,7 +242,7 @@ internal sealed class TrainingCheckpoint : IDisposable
             string.Join(",", options.FloatLayers), options.Augmentation?.Name, options.DataCacheBudgetBytes, options.ShufflePoolRows,
             options.MaxModelBytes, options.MaxModelBytes is null ? null : string.Join(";", options.MixedConstraints.Select(c => string.Join(",", c.Levels.Select(l => l.ToString("R", System.Globalization.CultureInfo.InvariantCulture))))),
             Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(initialNetwork)),
-        }.Concat(ranks > 1 ? new object?[] { ranks, device, "row shards", viewRows } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
+        }.Concat(ranks > 1 ? new object?[] { ranks, device, "row shards", viewRows, train.LabelHash } : Array.Empty<object?>()).Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 

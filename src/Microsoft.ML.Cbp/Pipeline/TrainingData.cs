@@ -53,6 +53,9 @@ internal sealed class TrainingData : IDisposable
     /// <summary>The view's rows, labelled or not, of every shard (from the counting pass, or the view's own count).</summary>
     public long ViewRows { get; private init; }
 
+    /// <summary>A hash of the view's labels in its cursor's order, when a counting pass read them (always for a shard); else null.</summary>
+    public ulong? LabelHash { get; private init; }
+
     /// <summary>The view's labelled rows, of every shard, before training (<see cref="ExpectedRows"/> when one process reads every row).</summary>
     public long DataRows { get; private init; }
 
@@ -109,6 +112,7 @@ internal sealed class TrainingData : IDisposable
         {
             ViewRows = counted ? count.ViewRows : known!.Value,
             DataRows = counted ? count.ViewLabelled : known!.Value,
+            LabelHash = counted ? count.LabelHash : null,
         };
     }
 
