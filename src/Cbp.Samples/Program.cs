@@ -52,6 +52,11 @@ internal static class Program
     private static int Main(string[] args)
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        if (CbpDataParallel.Rank > 0)
+        {
+            // Started by mpiexec: the ranks train together and rank 0 reports; the others print nothing (errors still go to stderr).
+            Console.SetOut(TextWriter.Null);
+        }
         if (args.Length > 0 && args[0] == "images")
         {
             return ImagesProgram.Run(args[1..]);
@@ -111,6 +116,10 @@ internal static class Program
     private static void FashionMnist(SampleOptions options)
     {
         var result = ConsoleProgress.Training((log, progress) => FashionMnistSample.Run(options, log, progress));
+        if (result is null)
+        {
+            return;
+        }
         Console.WriteLine();
         string weights = options.MaxBytes is long budget ? $"mixed-precision weights within {budget:N0} bytes" : $"{options.Constraint} weights";
         Console.WriteLine($"Fashion-MNIST, small CNN, {weights} (first and last layers float):");

@@ -137,6 +137,34 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
+    public void TheMainJobRunsDataParallelAndRankZeroAloneReportsAndSaves()
+    {
+        string mpiexec = RequireMpich();
+        string output = Path.Combine(Path.GetTempPath(), $"cbp-mpi-sample-{Guid.NewGuid():N}");
+        try
+        {
+            // The README's data-parallel command for the main job, in its quick form.
+            var (code, text) = Run(mpiexec, new[] { "-n", "2", DotnetHost(), Path.Combine(AppContext.BaseDirectory, "Cbp.Samples.dll"), "fashion-mnist", "--quick",
+                "--threads", "1", "--output", output }, new Dictionary<string, string>());
+            Assert.AreEqual(0, code, text);
+            var accuracy = text.Split('\n').Where(l => l.TrimStart().StartsWith("test accuracy", StringComparison.Ordinal)).ToList();
+            Assert.AreEqual(1, accuracy.Count, "one rank reports: " + text);
+            // (--quick trains 3 passes of 500 rows per rank: too few steps to judge accuracy; the mpi-fit tests judge that.)
+            double quantized = double.Parse(accuracy[0].Split(' ', StringSplitOptions.RemoveEmptyEntries)[^2], System.Globalization.CultureInfo.InvariantCulture) / 100;
+            Assert.IsTrue(quantized is > 0 and <= 1, $"rank 0 evaluated the model: {quantized:P1}");
+            Assert.AreEqual(1, text.Split('\n').Count(l => l.StartsWith("Saved ", StringComparison.Ordinal)), "one rank saves: " + text);
+            Assert.IsTrue(File.Exists(Path.Combine(output, "FashionMnistModel.zip")) && File.Exists(Path.Combine(output, "FashionMnistModel.onnx")), "rank 0 saved the model");
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+
+    [TestMethod]
     public void AnInterruptedDataParallelFitResumesToTheSameModel()
     {
         string mpiexec = RequireMpich();

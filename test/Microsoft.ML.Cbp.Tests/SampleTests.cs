@@ -19,6 +19,7 @@ public sealed class SampleTests
         {
             var lines = new System.Collections.Generic.List<string>();
             var result = FashionMnistSample.Run(new SampleOptions { Quick = true, OutputDirectory = output }, lines.Add);
+            Assert.IsNotNull(result, "a process alone is rank 0");
             Assert.IsTrue(File.Exists(result.ModelPath) && File.Exists(result.OnnxPath));
             foreach (string png in new[] { result.TrainingCurvePath, result.HistogramPath, result.LayersPath })
             {
@@ -110,6 +111,7 @@ public sealed class SampleTests
             Assert.IsTrue(options.LowBit);
             var lines = new System.Collections.Generic.List<string>();
             var result = FashionMnistSample.Run(options, lines.Add);
+            Assert.IsNotNull(result);
             Assert.IsTrue(lines.Any(l => l.Contains("with its weights as MatMulNBits", StringComparison.Ordinal)), string.Join("\n", lines));
             Assert.IsTrue(result.CompactBytes <= 120_000, $"{result.CompactBytes:N0} bytes");
             Assert.AreEqual(result.CompactBytes, new FileInfo(result.OnnxPath).Length);

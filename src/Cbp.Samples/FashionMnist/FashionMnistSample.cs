@@ -38,7 +38,8 @@ public static class FashionMnistSample
     /// <param name="options">What to run.</param>
     /// <param name="log">Receives progress lines.</param>
     /// <param name="progress">Receives the training reports; null logs one line per few epochs.</param>
-    public static FashionMnistResult Run(SampleOptions options, Action<string> log, Action<CbpProgressReport>? progress = null)
+    /// <returns>What it measured; null on the ranks other than 0 of a data-parallel job (mpiexec), which train and stop: rank 0 saves, evaluates and scores.</returns>
+    public static FashionMnistResult? Run(SampleOptions options, Action<string> log, Action<CbpProgressReport>? progress = null)
     {
         string dataDirectory = options.Full ? FashionMnistData.FullDataDirectory : FashionMnistData.SubsetDirectory;
         if (options.Full && !Directory.Exists(dataDirectory))
@@ -65,6 +66,12 @@ public static class FashionMnistSample
         var clock = Stopwatch.StartNew();
         var model = FashionMnistModel.RetrainPipeline(mlContext, trainData, pipeline);
         double trainingSeconds = clock.Elapsed.TotalSeconds;
+        if (CbpDataParallel.Rank > 0)
+        {
+            // Under mpiexec every rank trained its share and holds the same model: rank 0 alone writes and scores it.
+            (model as IDisposable)?.Dispose();
+            return null;
+        }
         var cbp = ((IEnumerable<ITransformer>)model).OfType<CbpQuantizeTransformer>().Single();
         var report = cbp.TrainingReport!;
 
