@@ -52,11 +52,6 @@ internal static class Program
     private static int Main(string[] args)
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        if (CbpDataParallel.Rank > 0)
-        {
-            // Started by mpiexec: the ranks train together and rank 0 reports; the others print nothing (errors still go to stderr).
-            Console.SetOut(TextWriter.Null);
-        }
         if (args.Length > 0 && args[0] == "images")
         {
             return ImagesProgram.Run(args[1..]);
@@ -115,6 +110,11 @@ internal static class Program
 
     private static void FashionMnist(SampleOptions options)
     {
+        if (CbpDataParallel.Rank > 0)
+        {
+            // Started by mpiexec: the ranks train together and rank 0 reports; the others print nothing (errors still go to stderr).
+            Console.SetOut(TextWriter.Null);
+        }
         var result = ConsoleProgress.Training((log, progress) => FashionMnistSample.Run(options, log, progress));
         if (result is null)
         {

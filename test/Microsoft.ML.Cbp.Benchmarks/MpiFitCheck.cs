@@ -79,7 +79,8 @@ internal static class MpiFitCheck
             // --different-rank R: that rank's Fit differs (another seed), which every rank must detect before training.
             Seed = Value(args, "--different-rank") is { } different && int.Parse(different, CultureInfo.InvariantCulture) == rank ? 4 : 3,
             TrainingDevice = CbpTrainingDevice.Cpu,
-            TrainingThreads = 1,
+            // --rank1-threads N: rank 1 trains with N TorchSharp threads (the others with 1).
+            TrainingThreads = rank == 1 && Value(args, "--rank1-threads") is { } rankThreads ? int.Parse(rankThreads, CultureInfo.InvariantCulture) : 1,
             // --stream: the streamed data path (a shuffle pool, batches read ahead) instead of the in-memory cache.
             DataCacheBudgetBytes = args.Contains("--stream") ? 0 : 2L << 30,
             SkipRowsWithNonFiniteFeatures = nanRow >= 0,

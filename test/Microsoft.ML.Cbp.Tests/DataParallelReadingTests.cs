@@ -154,6 +154,23 @@ public sealed class DataParallelReadingTests
     }
 
     [TestMethod]
+    public void DataWithFewerLabelledRowsThanRanksIsRefusedNamingBoth()
+    {
+        var ml = new MLContext(seed: 1);
+        var view = ml.Data.TakeRows(Data(ml).View, 6);
+        // Rows 0-4 have labels, row 5 not: 5 labelled rows for 8 ranks. Every rank reads every label, so every rank refuses alike.
+        var options = new CbpQuantizeOptions { Architecture = CbpArchitecture.Mlp(new[] { 4 }) };
+        foreach (int rank in new[] { 0, 7 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => TrainingData.Open(view, options, "training data", new RowShard(rank, 8)));
+            StringAssert.Contains(e.Message, "has 5 row(s) with a label in 'Label', fewer than the 8 ranks");
+            Assert.AreEqual("input", e.ParamName);
+        }
+        using var enough = TrainingData.Open(view, options, "training data", new RowShard(4, 5));
+        Assert.AreEqual(1L, enough.ExpectedRows);
+    }
+
+    [TestMethod]
     public void AShardOutsideTheJobIsRefusedAndShardZeroShufflesWithTheCommonSeed()
     {
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RowShard(2, 2));

@@ -23,8 +23,9 @@ internal static class DataParallelCheck
         if (!SameOnEveryRank(world, long.Parse(fingerprint[..12], NumberStyles.HexNumber, CultureInfo.InvariantCulture)))
         {
             throw new InvalidOperationException(
-                $"The {world.Size} ranks of this MPI job were given different Fits (options, seed, training or validation data, or network); " +
-                "data-parallel training needs the same on every rank. Start every rank with the same program and data, or set DataParallel = false. " +
+                $"The {world.Size} ranks of this MPI job were given different Fits (options, seed, TorchSharp threads, training or validation data, or network); " +
+                "data-parallel training needs the same on every rank. Start every rank with the same program and data, with as many threads each " +
+                "(TrainingThreads; by default cores / ranks on the node, so place ranks evenly or set it), or set DataParallel = false. " +
                 "(The training data's rows count and its labels in the view's order are compared: a view whose order changes from process to process, " +
                 "such as ShuffleRows without a seed, cannot be divided between ranks; give it a seed.)");
         }

@@ -200,6 +200,7 @@ internal static class QuantizationTraining
             var report = trainer.TrainEpoch(trainSource, options.CancellationToken);
             report = WithValidation(report, module, loss, validationSource);
             cbp.Add(report);
+            SameWeightsOnEveryRank(module, world);
             checkpoints.SaveCbp(epoch, module, trainer, pretraining, cbp, floatAccuracy, before, sizePlan);
             progress(EpochEnd(CbpPhase.Cbp, epoch, scheduleEpochs, report, options.BatchSize * ranks));
         }
@@ -209,11 +210,7 @@ internal static class QuantizationTraining
         var layerStatistics = trainer.MeasureConstraintPerLayer().ToDictionary(kv => module.InitializerName(kv.Key), kv => kv.Value, StringComparer.Ordinal);
         var histogram = LatentHistogram.Report(module.InitializerName(largest.Name), before, LatentHistogram.Count(largest));
         trainer.ProjectToLevels();
-        if (world is not null)
-        {
-            DataParallelCheck.SameWeightsOnEveryRank(world, module.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
-                .Concat(module.named_buffers().Select(b => (b.name, b.buffer))));
-        }
+        SameWeightsOnEveryRank(module, world);
         CheckFinite(module, trainSource, world);
         double? accuracy = validationSource is null ? null : ModelEvaluation.Evaluate(module, loss, validationSource).Accuracy;
         var constrained = trainer.ConstrainedParameters
@@ -237,7 +234,7 @@ internal static class QuantizationTraining
             Network = network,
             Constraint = options.Constraint,
             TrainingDevice = device.type == DeviceType.CUDA ? "CUDA" : "CPU",
-            // Under data-parallel training: every rank's rows per pass together (a rank that found fewer rows than counted trains those).
+            // Under data-parallel training: every rank's rows per pass together, as counted (the rows each rank takes per pass, up to the smallest shard's).
             TrainingRows = world is null ? train.Rows : DataParallelCheck.Total(world, Math.Min(rows, train.Rows)),
             SkippedRows = world is null ? train.SkippedRows : DataParallelCheck.Total(world, train.SkippedRows),
             SkippedNonFiniteRows = world is null ? train.NonFiniteRows : DataParallelCheck.Total(world, train.NonFiniteRows),
@@ -321,6 +318,21 @@ internal static class QuantizationTraining
         {
             throw new ArgumentException(
                 $"InputShape [{string.Join(", ", rowShape)}] holds {product} values but feature column '{options.FeatureColumnName}' has {width}.", nameof(options));
+        }
+    }
+
+    /// <summary>
+    /// Under data-parallel training, checks that every rank holds bit-identical weights and buffers (after every epoch and
+    /// before export), so that ranks that drifted apart stop the job at once instead of training on to different models.
+    /// </summary>
+    /// <param name="module">The network.</param>
+    /// <param name="world">The MPI job, or null (nothing to check).</param>
+    private static void SameWeightsOnEveryRank(OnnxGraphModule module, MpiWorld? world)
+    {
+        if (world is not null)
+        {
+            DataParallelCheck.SameWeightsOnEveryRank(world, module.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
+                .Concat(module.named_buffers().Select(b => (b.name, b.buffer))));
         }
     }
 
@@ -449,6 +461,7 @@ internal static class QuantizationTraining
                         sinceBest++;
                     }
                 }
+                SameWeightsOnEveryRank(module, world);
                 checkpoints.SavePretraining(epoch, module, trainer, reports, best, bestLoss, sinceBest);
                 progress(EpochEnd(CbpPhase.Pretraining, epoch, epochs, report, options.BatchSize * (world?.Size ?? 1)));
             }

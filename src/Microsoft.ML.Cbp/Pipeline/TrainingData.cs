@@ -103,6 +103,13 @@ internal sealed class TrainingData : IDisposable
         bool counted = known is null || !shard.IsAll || (long)width * sizeof(float) * known > options.DataCacheBudgetBytes;
         var count = counted ? DataViewTensorReader.CountRows(data, options.FeatureColumnName, options.LabelColumnName, options.CancellationToken, shard) : default;
         long rows = counted ? count.Labelled : known!.Value;
+        if (!shard.IsAll && count.ViewLabelled < shard.Count)
+        {
+            // The same answer on every rank: each read every label.
+            throw new ArgumentException(
+                $"The {role} has {count.ViewLabelled} row(s) with a label in '{options.LabelColumnName}', fewer than the {shard.Count} ranks that would divide it; " +
+                "run fewer ranks, or set DataParallel = false.", role == "training data" ? "input" : nameof(options.ValidationData));
+        }
         if (rows == 0)
         {
             throw new ArgumentException($"The {role} has no rows with a label in '{options.LabelColumnName}'" + (shard.IsAll ? "." : $" in shard {shard.Index} of {shard.Count} ({shard})."),
