@@ -116,9 +116,9 @@ internal static class DataParallelCheck
     /// <param name="values">This rank's values.</param>
     public static double[] FromRankZero(MpiWorld world, double[] values)
     {
-        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-        world.Broadcast(bytes, root: 0);
-        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(bytes).ToArray();
+        var received = values.ToArray();
+        world.Broadcast(System.Runtime.InteropServices.MemoryMarshal.AsBytes(received.AsSpan()), root: 0);
+        return received;
     }
 
     /// <summary>Whether <paramref name="value"/> is the same on every rank: its minimum equals its maximum (exact for any number of ranks).</summary>

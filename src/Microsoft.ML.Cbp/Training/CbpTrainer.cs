@@ -558,29 +558,13 @@ public sealed class CbpTrainer : IDisposable
     /// <summary>Copies rank 0's buffers (batch-norm running statistics) to every rank, so all ranks hold the same module.</summary>
     private void BroadcastBuffers(MpiWorld world)
     {
-        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        foreach (var (name, buffer) in _model.named_buffers())
+        foreach (var (_, buffer) in _model.named_buffers())
         {
-            using var values = buffer.cpu().contiguous();
-            Tensor received;
-            if (values.dtype == ScalarType.Float32)
-            {
-                var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.data<float>().ToArray().AsSpan()).ToArray();
-                world.Broadcast(bytes, root: 0);
-                received = tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray(), values.shape);
-            }
-            else if (values.dtype == ScalarType.Int64)
-            {
-                var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.data<long>().ToArray().AsSpan()).ToArray();
-                world.Broadcast(bytes, root: 0);
-                received = tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(bytes).ToArray(), values.shape);
-            }
-            else
-            {
-                throw new NotSupportedException($"Buffer '{name}' is {values.dtype}; data-parallel training broadcasts float32 and int64 buffers.");
-            }
-            buffer.copy_(received.to(buffer.device));
+            // Into a contiguous CPU tensor's own memory (the buffer itself when it is one), then back into the buffer.
+            using var values = buffer.detach().cpu().contiguous();
+            world.Broadcast(values.bytes, root: 0);
+            buffer.copy_(values);
         }
     }
 

@@ -47,7 +47,7 @@ internal sealed class MpiWorld
     private delegate int AllReduceInPlaceFunction(IntPtr send, ref float receive, int count, int type, int op, int comm);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int BroadcastFunction(IntPtr buffer, int count, int type, int root, int comm);
+    private delegate int BroadcastFunction(ref byte buffer, int count, int type, int root, int comm);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int AbortJob(int comm, int code);
@@ -152,20 +152,15 @@ internal sealed class MpiWorld
     /// <param name="values">This rank's values; on return, the maxima.</param>
     public void MaxInPlace(double[] values) => Collective(values, values.Length, MpiDouble, MpiMax);
 
-    /// <summary>Copies rank <paramref name="root"/>'s <paramref name="buffer"/> into every rank's (all pass buffers of one length).</summary>
+    /// <summary>Copies rank <paramref name="root"/>'s <paramref name="buffer"/> into every rank's, wherever it lives (an array, or a tensor's own memory; all ranks pass buffers of one length).</summary>
     /// <param name="buffer">The root's bytes; on the other ranks, overwritten with them.</param>
     /// <param name="root">The rank whose bytes are sent.</param>
-    public void Broadcast(byte[] buffer, int root)
+    public void Broadcast(Span<byte> buffer, int root)
     {
-        ArgumentNullException.ThrowIfNull(buffer);
-        var handle = GCHandle.Alloc(buffer, GCHandleType.Pinned);
-        try
+        if (!buffer.IsEmpty)
         {
-            Check(_broadcast(handle.AddrOfPinnedObject(), buffer.Length, MpiByte, root, CommWorld), "MPI_Bcast");
-        }
-        finally
-        {
-            handle.Free();
+            // The marshaller pins the span's memory for the call (a ref parameter), as for the in-place all-reduce.
+            Check(_broadcast(ref MemoryMarshal.GetReference(buffer), buffer.Length, MpiByte, root, CommWorld), "MPI_Bcast");
         }
     }
 
