@@ -83,7 +83,8 @@ internal static class MpiFitCheck
             TrainingThreads = rank == 1 && Value(args, "--rank1-threads") is { } rankThreads ? int.Parse(rankThreads, CultureInfo.InvariantCulture) : 1,
             // --stream: the streamed data path (a shuffle pool, batches read ahead) instead of the in-memory cache.
             DataCacheBudgetBytes = args.Contains("--stream") ? 0 : 2L << 30,
-            SkipRowsWithNonFiniteFeatures = nanRow >= 0,
+            // --keep-nan: the NaN row is not skipped, so the rank that reads it must fail naming it (and end the job).
+            SkipRowsWithNonFiniteFeatures = nanRow >= 0 && !args.Contains("--keep-nan"),
             CancellationToken = cancel.Token,
             // --checkpoint PATH: rank 0 writes it, every rank resumes from it; --hide-checkpoint-rank R points rank R elsewhere
             // (a checkpoint the other ranks see but R does not).

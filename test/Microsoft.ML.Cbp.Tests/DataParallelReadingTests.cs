@@ -222,6 +222,36 @@ public sealed class DataParallelReadingTests
     }
 
     [TestMethod]
+    public void APassLeftEarlyReleasesItsSourceAndTheNextPassIsWhole()
+    {
+        using var scope = NewDisposeScope();
+        using var own = new InMemoryBatchSource(arange(10, dtype: ScalarType.Float32).reshape(10, 1), zeros(10, dtype: ScalarType.Int64), 4, shuffle: false);
+        int asked = 0;
+        var source = new DataParallelBatchSource(own, 10, 1, has => { asked++; return has; });
+        // The caller stops after one batch (cancellation, an exception, Take): the inner pass is disposed, nothing else asked.
+        using (var pass = source.Pass(0).GetEnumerator())
+        {
+            Assert.IsTrue(pass.MoveNext());
+        }
+        Assert.AreEqual(1, asked);
+        CollectionAssert.AreEqual(new long[] { 4, 4, 2 }, source.Pass(1).Select(b => b.Features.shape[0]).ToArray());
+        Assert.AreEqual(5, asked);
+    }
+
+    [TestMethod]
+    public void CountingAShardStopsWhenCancelled()
+    {
+        var ml = new MLContext(seed: 1);
+        var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 5000).Select(i => new RecordedRow { Id = i, Features = new float[RecordedRow.Width], Label = (uint)(i % 3) }));
+        using var cancelled = new System.Threading.CancellationTokenSource();
+        cancelled.Cancel();
+        // Shard 1 of 4 never holds position 0 or 1024: the check does not depend on the shard's rows.
+        Assert.ThrowsExactly<OperationCanceledException>(() => DataViewTensorReader.CountRows(view, "Features", "Label", cancelled.Token, new RowShard(1, 4)));
+        Assert.ThrowsExactly<OperationCanceledException>(() =>
+            DataViewTensorReader.Read(view, "Features", "Label", new long[] { RecordedRow.Width }, 1250, cancellationToken: cancelled.Token, shard: new RowShard(1, 4)));
+    }
+
+    [TestMethod]
     public void WrongArgumentsAreRefused()
     {
         using var own = new InMemoryBatchSource(zeros(4, 1), zeros(4, dtype: ScalarType.Int64), 2);

@@ -203,6 +203,26 @@ public sealed class MpiBindingTests
     }
 
     [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ANaNRowOnOneRankEndsTheJobNamingIt(bool streamed)
+    {
+        string mpiexec = RequireMpich();
+        // Row 101 (labelled row 99: rank 1's) has a NaN feature and SkipRowsWithNonFiniteFeatures is off.
+        var args = new List<string> { "-n", "2", DotnetHost(), Worker, "--suite", "mpi-fit", "--nan-row", "101", "--keep-nan" };
+        if (streamed)
+        {
+            args.Add("--stream");
+        }
+        var (code, output) = Run(mpiexec, args, new Dictionary<string, string>());
+        Assert.AreNotEqual(0, code, output);
+        StringAssert.Contains(output, "rank 1 of 2: ArgumentException: Feature column 'Features' has NaN or infinite values", output);
+        StringAssert.Contains(output, "row 101", output);
+        StringAssert.Contains(output, "SkipRowsWithNonFiniteFeatures", output);
+        Assert.IsFalse(output.Contains("RESULT", StringComparison.Ordinal), "no rank exported a model: " + output);
+    }
+
+    [TestMethod]
     public void ARankThatThrowsEndsEveryRank()
     {
         string mpiexec = RequireMpich();
